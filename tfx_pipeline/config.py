@@ -1,0 +1,66 @@
+"""One dataclass of every pipeline knob: data, outputs, ingest, Beam.
+
+Defaults run the embedded data set from the repo; point `data_dir` (and the file
+patterns) at your own contract files to run on them. A JSON file with the same fields
+(nested `ingest` for the ExampleGen) overrides the defaults.
+
+Example:
+    >>> config = PipelineConfig.from_dict({"data_dir": "/data/shop", "ingest": {"test_days": 3}})
+    >>> config.ingest.test_days, config.pipeline_root.endswith("session-recommender")
+    (3, True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Mapping
+
+from components.session_example_gen import IngestConfig
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, "data", "default")
+DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, "outputs")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    pipeline_name: str = "session-recommender"
+    # Contract files: `clicks_pattern` and `catalog_pattern` are globs under `data_dir`;
+    # `{SPAN}` in a pattern selects the newest span (e.g. one folder per day).
+    data_dir: str = DEFAULT_DATA_DIR
+    clicks_pattern: str = "clicks*"
+    catalog_pattern: str = "catalog*"
+    # Artifacts, the MLMD sqlite file and run summaries go under here.
+    output_dir: str = DEFAULT_OUTPUT_DIR
+    ingest: IngestConfig = IngestConfig()
+    # Passed to every Beam-based component. Empty runs DirectRunner in memory; any argument
+    # makes TFX package itself for remote workers (`--runner=DataflowRunner ...` to scale out).
+    beam_pipeline_args: tuple[str, ...] = ()
+    enable_cache: bool = True
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipelines", self.pipeline_name)
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_dir, "metadata", self.pipeline_name, "metadata.db")
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> "PipelineConfig":
+        fields = dict(fields)
+        unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown pipeline config fields: {sorted(unknown)}")
+        if "ingest" in fields:
+            fields["ingest"] = IngestConfig.from_json(json.dumps(fields["ingest"]))
+        if "beam_pipeline_args" in fields:
+            fields["beam_pipeline_args"] = tuple(fields["beam_pipeline_args"])
+        return cls(**fields)
+
+    @classmethod
+    def from_file(cls, path: str) -> "PipelineConfig":
+        with open(path) as f:
+            return cls.from_dict(json.load(f))
