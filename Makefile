@@ -1,0 +1,18 @@
+# The two commands of the README. Both set up .venv from uv.lock first (fast when done).
+PY := .venv/bin/python
+# TensorFlow's C++ INFO/WARNING lines and google-api-core's Python 3.10 notices are noise here.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONWARNINGS ?= ignore::FutureWarning
+
+.PHONY: setup run test
+
+setup:
+	@scripts/setup.sh
+
+## run: the pipeline end to end on the embedded default data, then its summary
+run: setup
+	$(PY) -m tfx_pipeline.runners.local
+
+## test: the test suite
+test: setup
+	$(PY) -m pytest
