@@ -1,0 +1,33 @@
+"""What every benchmark shares: peak memory, environment facts and writing results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+from typing import Any
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and its finished children, in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024  # Linux reports KiB
+
+
+def environment() -> dict[str, Any]:
+    return {"python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count()}
+
+
+def write_result(name: str, result: dict[str, Any]) -> str:
+    """Writes `results/<name>.json` and returns its path."""
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump({**result, "environment": environment()}, f, indent=2)
+        f.write("\n")
+    return path

@@ -1,0 +1,94 @@
+"""The pipeline through LocalDagRunner (sqlite MLMD, DirectRunner) on the embedded data."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import shutil
+
+import pytest
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+
+from components import contract
+from components.session_example_gen import IngestConfig
+from components.session_example_gen import report as report_lib
+from tfx_pipeline.config import DEFAULT_DATA_DIR, PipelineConfig
+from tfx_pipeline.runners import local
+
+pytestmark = pytest.mark.pipeline
+
+
+def _output(config: PipelineConfig, component: str, key: str) -> str:
+    (uri,) = glob.glob(os.path.join(config.pipeline_root, component, key, "*"))
+    return uri
+
+
+def _count(pattern: str) -> int:
+    return sum(1 for _ in tf.data.TFRecordDataset(glob.glob(pattern), compression_type="GZIP"))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    config = PipelineConfig(output_dir=str(tmp_path_factory.mktemp("run")))
+    summary = local.run(config)
+    return config, summary
+
+
+def test_examples_match_report_and_statistics(finished_run):
+    config, _ = finished_run
+    report = report_lib.read_report(_output(config, "SessionExampleGen", "ingest_report"))
+    assert report["passed"], report["problems"]
+    examples_dir = _output(config, "SessionExampleGen", "examples")
+    statistics_dir = _output(config, "StatisticsGen", "statistics")
+    for split in contract.SPLITS:
+        written = _count(os.path.join(examples_dir, f"Split-{split}", "*.gz"))
+        stats = tfdv.load_stats_binary(os.path.join(statistics_dir, f"Split-{split}", "FeatureStats.pb"))
+        assert written == report["splits"][split]["examples"] == stats.datasets[0].num_examples
+        # n clicks in a session give n - 1 examples.
+        assert written == report["splits"][split]["clicks"] - report["splits"][split]["sessions"]
+    # The embedded data is fixed, so its counts are too (README, data/default/README.md).
+    assert {s: report["splits"][s]["examples"] for s in contract.SPLITS} == {
+        "train": 37_102, "eval": 5_969, "test": 5_738,
+    }  # fmt: skip
+
+
+def test_bad_rows_are_those_injected_and_every_row_is_accounted_for(finished_run):
+    config, summary = finished_run
+    report = report_lib.read_report(_output(config, "SessionExampleGen", "ingest_report"))
+    with open(os.path.join(DEFAULT_DATA_DIR, "injected_bad_rows.json")) as f:
+        injected = json.load(f)
+    catalog_injected = injected.pop("catalog")
+    assert report["clicks"]["bad"] == injected
+    assert report["catalog"]["bad"] == catalog_injected
+    clicks = report["clicks"]
+    assert clicks["rows"] == clicks["kept"] + clicks["bad_rows"] + sum(clicks["filtered"].values())
+    assert all(len(report["samples"][reason]) == 5 for reason in injected)
+    assert "PASSED" in summary and "unparsable_timestamp" in summary
+
+
+def test_catalog_and_schema(finished_run):
+    config, summary = finished_run
+    catalog_dir = _output(config, "SessionExampleGen", "catalog")
+    assert _count(os.path.join(catalog_dir, f"Split-{contract.CATALOG_SPLIT}", "*.gz")) == 2_500
+    schema = tfdv.load_schema_text(os.path.join(_output(config, "SchemaGen", "schema"), "schema.pbtxt"))
+    assert {f.name for f in schema.feature} == {
+        contract.SESSION_ID, contract.PREFIX_ITEM_IDS, contract.TARGET_ITEM_ID,
+        contract.TARGET_TIMESTAMP, contract.PREFIX_LENGTH,
+    }  # fmt: skip
+    assert os.path.exists(os.path.join(config.output_dir, "summary.md"))
+    assert "## Inferred schema" in summary
+
+
+def test_too_many_bad_rows_fails_the_run_with_the_reason(tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, data_dir)
+    config = PipelineConfig(
+        data_dir=str(data_dir),
+        output_dir=str(tmp_path / "run"),
+        ingest=dataclasses.replace(IngestConfig(), max_bad_fraction=0.001),
+    )
+    with pytest.raises(RuntimeError, match=r"of clicks rows are bad, over the limit of 0\.10%"):
+        local.run(config)
