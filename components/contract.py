@@ -54,6 +54,7 @@ PREFIX_LENGTH = "prefix_length"  # int64, clicks before the target (before trunc
 # --- Catalog example features (one tf.Example per item) ---------------------------------
 # ITEM_ID, TITLE, BRAND: bytes; PRICE: float (absent where unknown);
 # CATEGORY_PATH: bytes list of the path's levels, root first. Extra columns: bytes.
+TRAIN_CLICKS = "train_clicks"  # int64: the item's clicks in the train split (tail, cold start)
 
 # Split names.
 TRAIN = "train"

@@ -67,6 +67,8 @@ class IngestConfig:
             raise ValueError("eval_days and test_days must be > 0 for the time split")
         if self.eval_fraction_of_train and self.split_method != "column":
             raise ValueError("eval_fraction_of_train applies to split_method='column' only")
+        if self.eval_fraction_of_train and contract.TRAIN not in self.column_splits:
+            raise ValueError("eval_fraction_of_train carves eval from train, but column_splits has no 'train'")
 
     @property
     def split_names(self) -> tuple[str, ...]:
@@ -75,7 +77,7 @@ class IngestConfig:
             return contract.SPLITS
         names = list(self.column_splits)
         if self.eval_fraction_of_train and contract.EVAL not in names:
-            names.insert(names.index(contract.TRAIN) + 1 if contract.TRAIN in names else 0, contract.EVAL)
+            names.insert(names.index(contract.TRAIN) + 1, contract.EVAL)
         return tuple(names)
 
     def to_json(self) -> str:

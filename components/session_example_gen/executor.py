@@ -181,6 +181,9 @@ class _Sessionize(beam.DoFn):
         yield beam.pvalue.TaggedOutput("stats", (f"sessions/{result.split}", 1))
         yield beam.pvalue.TaggedOutput("stats", (f"examples/{result.split}", len(result.examples)))
         yield beam.pvalue.TaggedOutput("stats", (f"clicks/kept/{result.split}", result.clicks))
+        if result.split == contract.TRAIN:
+            for item_id in result.items:
+                yield beam.pvalue.TaggedOutput("train_items", item_id)
         for example in result.examples:
             target = example.features.feature[contract.TARGET_ITEM_ID].bytes_list.value[0]
             yield beam.pvalue.TaggedOutput("targets", (result.split, target))
@@ -263,11 +266,6 @@ def _build_pipeline(
         | "Deduplicate" >> beam.FlatMap(_first_of_duplicates).with_outputs("skip", main="items")
     )
     items = catalog_unique.items
-    _ = (
-        items
-        | "CatalogExample" >> beam.Map(core.catalog_example)
-        | "WriteCatalog" >> write_split.WriteSplit(catalog_uri, example_gen_pb2.FORMAT_TFRECORDS_GZIP)
-    )
     catalog_ids = items | "CatalogIds" >> beam.Map(lambda item: (item.item_id, None))
 
     # --- Clicks: parse, keep those on catalog items, group into sessions.
@@ -289,7 +287,19 @@ def _build_pipeline(
         | "BySession" >> beam.Map(lambda click: (click.session_id, click))
         | "GroupBySession" >> beam.GroupByKey()
         | "Sessionize" >> beam.ParDo(_Sessionize(config), max_timestamp=beam.pvalue.AsSingleton(max_timestamp))
-        .with_outputs("skip", "stats", "targets", main="examples")
+        .with_outputs("skip", "stats", "targets", "train_items", main="examples")
+    )
+
+    # The catalog carries each item's train-split clicks: tail and cold-start flags, and
+    # which items get an id embedding, derive from it.
+    train_clicks = sessions.train_items | "CountTrainClicks" >> beam.combiners.Count.PerElement()
+    _ = (
+        items
+        | "CatalogExample" >> beam.Map(
+            lambda item, counts: core.catalog_example(item, counts.get(item.item_id, 0)),
+            counts=beam.pvalue.AsDict(train_clicks),
+        )
+        | "WriteCatalog" >> write_split.WriteSplit(catalog_uri, example_gen_pb2.FORMAT_TFRECORDS_GZIP)
     )
 
     split_index = {name: i for i, name in enumerate(config.split_names)}

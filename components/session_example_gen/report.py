@@ -103,7 +103,7 @@ def build_report(
 
 
 def _one_line(row: str) -> str:
-    return row.replace("\n", "\\n").replace("`", "'")
+    return row.replace("\r", "\\r").replace("\n", "\\n").replace("`", "'")
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:

@@ -94,7 +94,11 @@ class SessionResult:
     split: Optional[str]
     examples: list[tf.train.Example]
     skips: list[Skip]
-    clicks: int  # clicks kept in the session (after duplicates and repeats)
+    items: list[str]  # item ids of the clicks kept (after duplicates and repeats)
+
+    @property
+    def clicks(self) -> int:
+        return len(self.items)
 
 
 def compile_id_pattern(config: IngestConfig) -> re.Pattern:
@@ -116,8 +120,22 @@ def _as_id(value: Any) -> str:
     return str(value).strip()
 
 
+_MAX_EPOCH_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the last moment a datetime holds
+# Python 3.10's fromisoformat takes only 3 or 6 fraction digits; logs write 1 to 9.
+_FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
+
+
+def _fromisoformat(text: str) -> datetime.datetime:
+    text = text[:-1] + "+00:00" if text.endswith("Z") else text
+    return datetime.datetime.fromisoformat(_FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text))
+
+
 def parse_timestamp(value: Any) -> Optional[float]:
-    """Epoch seconds from seconds, milliseconds (> 1e11) or ISO 8601; None if unparsable."""
+    """Epoch seconds from seconds, milliseconds (> 1e11) or ISO 8601; None if unparsable.
+
+    Times before 1970 or after year 9999 are garbage (and past 9999 would overflow the
+    int64 `target_timestamp`), so they are unparsable too.
+    """
     if isinstance(value, datetime.datetime):
         moment = value
     else:
@@ -126,16 +144,18 @@ def parse_timestamp(value: Any) -> Optional[float]:
             seconds = float(text)
         except ValueError:
             try:
-                moment = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+                moment = _fromisoformat(text)
             except ValueError:
                 return None
         else:
-            if not math.isfinite(seconds) or seconds < 0:
+            if not math.isfinite(seconds):
                 return None
-            return seconds / 1000.0 if seconds > 1e11 else seconds
+            seconds = seconds / 1000.0 if seconds > 1e11 else seconds
+            return seconds if 0 <= seconds <= _MAX_EPOCH_SECONDS else None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.timestamp()
+    seconds = moment.timestamp()
+    return seconds if 0 <= seconds <= _MAX_EPOCH_SECONDS else None
 
 
 def parse_click(
@@ -266,7 +286,7 @@ def sessionize(
 
     if len({click.split for click in unique}) > 1:
         skips.extend(Skip(Reason.CONFLICTING_SPLIT, click.row) for click in unique)
-        return SessionResult(None, [], skips, 0)
+        return SessionResult(None, [], skips, [])
 
     kept: list[Click] = []
     for click in unique:
@@ -277,14 +297,16 @@ def sessionize(
 
     if len(kept) < config.min_session_length:
         skips.extend(Skip(Reason.SHORT_SESSION, click.row) for click in kept)
-        return SessionResult(None, [], skips, 0)
+        return SessionResult(None, [], skips, [])
 
     split = assign_split(kept[-1].timestamp, session_id, kept[0].split, config, max_timestamp)
-    return SessionResult(split, session_examples(session_id, kept, config.max_prefix_length), skips, len(kept))
+    examples = session_examples(session_id, kept, config.max_prefix_length)
+    return SessionResult(split, examples, skips, [click.item_id for click in kept])
 
 
-def catalog_example(item: CatalogItem) -> tf.train.Example:
-    features = {contract.ITEM_ID: _bytes([item.item_id])}
+def catalog_example(item: CatalogItem, train_clicks: int = 0) -> tf.train.Example:
+    """The item as a tf.Example; `train_clicks` is its click count in the train split."""
+    features = {contract.ITEM_ID: _bytes([item.item_id]), contract.TRAIN_CLICKS: _int64([train_clicks])}
     for column, value in item.text_fields:
         features[column] = _bytes([value])
     if item.has_category_path:
