@@ -1,0 +1,117 @@
+"""The model family's knobs; each named variant of the papers is a preset of them.
+
+Variants differ by config alone (no copied model code), named as in M2TRec's Table 3:
+
+| variant    | item encoder inputs             | heads                        |
+|------------|---------------------------------|------------------------------|
+| TRec_id    | item id                         | next item                    |
+| MuTRec_id  | item id                         | next item + category levels  |
+| TRec_title | title                           | next item                    |
+| MeTRec     | title, categories, brand, price | next item                    |
+| M2TRec     | title, categories, brand, price | next item + category levels  |
+| HierSRec   | id + all metadata               | category levels feed the item head |
+
+Any variant becomes hybrid with `use_item_id=True` (ID-only is the same encoder with the
+metadata switched off).
+
+Example:
+    >>> config = ModelConfig.preset("M2TRec", num_layers=1)
+    >>> config.use_item_id, config.use_title, config.category_loss_weight > 0, config.num_layers
+    (False, True, True, 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+VARIANTS = {
+    "TRec_id": dict(use_item_id=True, use_title=False, use_categories=False, use_brand=False, use_price=False,
+                    category_loss_weight=0.0),
+    "MuTRec_id": dict(use_item_id=True, use_title=False, use_categories=False, use_brand=False, use_price=False),
+    "TRec_title": dict(use_item_id=False, use_title=True, use_categories=False, use_brand=False, use_price=False,
+                       category_loss_weight=0.0),
+    "MeTRec": dict(use_item_id=False, category_loss_weight=0.0),
+    "M2TRec": dict(use_item_id=False),
+    "HierSRec": dict(use_item_id=True, hierarchical=True),
+}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    variant: str = "M2TRec"
+
+    # Item encoder (M2TRec Eq. 2-4): one embedding per enabled attribute, concatenated, projected.
+    use_item_id: bool = False
+    use_title: bool = True
+    use_categories: bool = True
+    use_brand: bool = True
+    use_price: bool = True
+    id_dim: int = 64
+    title_dim: int = 64
+    category_dim: int = 32
+    brand_dim: int = 16
+    price_dim: int = 8
+    item_dim: int = 64
+
+    # Session encoder (M2TRec Eq. 5).
+    num_layers: int = 2
+    num_heads: int = 4
+    ff_dim: int = 256
+    dropout: float = 0.1
+    max_prefix_length: int = 50
+    pooling: str = "mean"  # "mean" (M2TRec), "last", or "attention" (the last item as query)
+
+    # Heads and loss (M2TRec Eq. 6-7): loss = item + category_loss_weight * sum over levels.
+    category_loss_weight: float = 0.5
+    hierarchical: bool = False  # HierSRec: category probabilities feed the item head
+    item_id_head: bool = False  # an extra fully connected head over item ids, as in the paper
+    item_id_head_loss_weight: float = 0.5
+    softmax: str = "full"  # "full" over the catalog, or "sampled" for catalogs too large for it
+    num_sampled: int = 2048
+    temperature: float = 1.0  # item logits are dot products divided by this
+
+    # Training.
+    batch_size: int = 256
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    early_stopping_patience: int = 2
+
+    # Serving.
+    top_k: int = 20
+    top_categories: int = 3
+    # HierSRec at serving: score only items in the top-N predicted leaf categories (0: all).
+    candidate_categories: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("mean", "last", "attention"):
+            raise ValueError(f"pooling must be mean, last or attention, got {self.pooling!r}")
+        if self.softmax not in ("full", "sampled"):
+            raise ValueError(f"softmax must be full or sampled, got {self.softmax!r}")
+        if not (self.use_item_id or self.use_title or self.use_categories or self.use_brand or self.use_price):
+            raise ValueError("the item encoder needs at least one input (id or metadata)")
+        if self.item_dim % self.num_heads:
+            raise ValueError("item_dim must be divisible by num_heads")
+        if self.hierarchical and self.category_loss_weight <= 0:
+            raise ValueError("hierarchical (HierSRec) needs the category heads: category_loss_weight > 0")
+
+    @property
+    def uses_category_heads(self) -> bool:
+        return self.category_loss_weight > 0
+
+    @classmethod
+    def preset(cls, variant: str, **overrides: Any) -> "ModelConfig":
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)}")
+        return cls(**{"variant": variant, **VARIANTS[variant], **overrides})
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> "ModelConfig":
+        """A preset (by `variant`) with the other fields as overrides."""
+        fields = dict(fields)
+        return cls.preset(fields.pop("variant", "M2TRec"), **fields)

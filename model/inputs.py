@@ -1,0 +1,77 @@
+"""Session item ids -> catalog rows, for training (tf.data) and serving (the exported graph).
+
+One mapping for both, so a session is read the same way in training and in serving:
+ids are looked up in the catalog, unknown ids are dropped (serving reports how many), the
+most recent `max_length` known items are kept, left-aligned and padded with -1.
+
+Example:
+    >>> table = item_table(np.array(["a", "b", "c"]))
+    >>> rows, unknown = prefix_rows(tf.ragged.constant([["a", "x", "c"], ["b"]]), table, max_length=2)
+    >>> rows.numpy().tolist(), unknown.numpy().tolist()
+    ([[0, 2], [1, -1]], [1, 0])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from components import contract
+from model import features
+
+PADDING = -1
+
+
+def item_table(item_ids: np.ndarray) -> tf.lookup.StaticHashTable:
+    """Item id -> catalog row, -1 for ids not in the catalog."""
+    keys = tf.constant([str(i) for i in item_ids], dtype=tf.string)
+    initializer = tf.lookup.KeyValueTensorInitializer(keys, tf.range(tf.size(keys), dtype=tf.int32))
+    return tf.lookup.StaticHashTable(initializer, default_value=PADDING)
+
+
+def prefix_rows(item_ids: tf.RaggedTensor, table: tf.lookup.StaticHashTable, max_length: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Ragged `[batch, (items)]` ids -> dense rows `[batch, max_length]` and unknown counts `[batch]`."""
+    rows = item_ids.with_flat_values(table.lookup(item_ids.flat_values))
+    known = tf.ragged.boolean_mask(rows, rows >= 0)
+    unknown = tf.cast(rows.row_lengths() - known.row_lengths(), tf.int32)
+    recent = known[:, -max_length:]
+    return recent.to_tensor(default_value=PADDING, shape=[None, max_length]), unknown
+
+
+_SESSION_FEATURES = {
+    contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
+    contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string),
+}
+
+
+def session_dataset(
+    file_pattern: str | list[str],
+    item_ids: np.ndarray,
+    max_length: int,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Session examples (GZIP TFRecords from the ExampleGen) -> batches of (inputs, labels).
+
+    Examples whose target is not in the catalog are dropped (the ExampleGen already drops
+    clicks on unknown items, so with the same catalog there are none). The serialized
+    examples are cached in memory: they are small, and parsing per epoch is cheap.
+    """
+    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
+    files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no session examples match {patterns}")
+    table = item_table(item_ids)
+
+    def parse(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+        parsed = tf.io.parse_example(serialized, _SESSION_FEATURES)
+        rows, _ = prefix_rows(parsed[contract.PREFIX_ITEM_IDS], table, max_length)
+        target = table.lookup(parsed[contract.TARGET_ITEM_ID])
+        keep = target >= 0
+        return {features.PREFIX_ROWS: tf.boolean_mask(rows, keep)}, {features.TARGET_ROW: tf.boolean_mask(target, keep)}
+
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE).cache()
+    if shuffle:
+        dataset = dataset.shuffle(200_000, seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

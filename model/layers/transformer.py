@@ -1,0 +1,46 @@
+"""One Transformer encoder block: self-attention and a feed-forward net, each Add & Norm.
+
+The block of M2TRec's Figure 1 (post-norm, as in Vaswani et al.). Padding positions
+are masked out as keys, so a session's output does not depend on how much it is padded.
+
+Example:
+    >>> block = TransformerBlock(width=8, num_heads=2, ff_dim=16)
+    >>> x = keras.random.normal((2, 5, 8))
+    >>> mask = keras.ops.convert_to_tensor([[True] * 5, [True, True, False, False, False]])
+    >>> block(x, mask).shape
+    (2, 5, 8)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="session_recommender")
+class TransformerBlock(keras.layers.Layer):
+    def __init__(self, width: int, num_heads: int, ff_dim: int, dropout: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.width, self.num_heads, self.ff_dim, self.dropout_rate = width, num_heads, ff_dim, dropout
+        self.attention = keras.layers.MultiHeadAttention(num_heads, width // num_heads, dropout=dropout)
+        self.attention_dropout = keras.layers.Dropout(dropout)
+        self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-6)
+        self.ff_in = keras.layers.Dense(ff_dim, activation="relu")
+        self.ff_out = keras.layers.Dense(width)
+        self.ff_dropout = keras.layers.Dropout(dropout)
+        self.ff_norm = keras.layers.LayerNormalization(epsilon=1e-6)
+
+    def call(self, x: Any, mask: Any, training: bool = False) -> Any:
+        """`x`: `[batch, length, width]`; `mask`: `[batch, length]`, True for real items."""
+        # Every query may attend to every real item of its session (keys), never to padding.
+        attention_mask = ops.broadcast_to(ops.expand_dims(mask, 1), (ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[1]))
+        attended = self.attention(x, x, attention_mask=attention_mask, training=training)
+        x = self.attention_norm(x + self.attention_dropout(attended, training=training))
+        hidden = self.ff_out(self.ff_in(x))
+        return self.ff_norm(x + self.ff_dropout(hidden, training=training))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "width": self.width, "num_heads": self.num_heads, "ff_dim": self.ff_dim,
+                "dropout": self.dropout_rate}  # fmt: skip

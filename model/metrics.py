@@ -1,0 +1,76 @@
+"""Next-item ranking metrics, written once for Keras training, TFMA and the benchmarks.
+
+Everything derives from the target's 0-based rank among the scored items: HIT@K (= P@20
+as SR-GNN-era papers report it, = Recall@K with one target), MRR@K and NDCG@K. The rank
+counts items scored strictly higher than the target, so ties do not hurt the target.
+
+Example:
+    >>> import numpy as np
+    >>> ranks = np.array([0, 4, 30])
+    >>> {k: round(v, 3) for k, v in ranking_metrics(ranks, ks=(5,)).items()}
+    {'hit@5': 0.667, 'mrr@5': 0.4, 'ndcg@5': 0.462}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def target_rank(scores: Any, target: Any) -> Any:
+    """`scores` `[batch, items]`, `target` `[batch]` item indices -> `[batch]` 0-based ranks."""
+    target_scores = ops.take_along_axis(scores, ops.expand_dims(ops.cast(target, "int32"), -1), axis=-1)
+    return ops.sum(ops.cast(scores > target_scores, "int32"), axis=-1)
+
+
+def rank_in_top_k(top_k_ids: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Ranks from a top-K list (what a served model returns); K where the target is absent."""
+    hits = top_k_ids == np.asarray(target)[:, None]
+    return np.where(hits.any(axis=1), hits.argmax(axis=1), top_k_ids.shape[1])
+
+
+def ranking_metrics(ranks: np.ndarray, ks: Iterable[int] = (5, 10, 20)) -> dict[str, float]:
+    """Mean HIT@K, MRR@K and NDCG@K over examples, as fractions (not percent)."""
+    ranks = np.asarray(ranks)
+    result = {}
+    for k in ks:
+        hit = ranks < k
+        result[f"hit@{k}"] = float(hit.mean()) if ranks.size else 0.0
+        result[f"mrr@{k}"] = float(np.where(hit, 1.0 / (ranks + 1), 0.0).mean()) if ranks.size else 0.0
+        result[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean()) if ranks.size else 0.0
+    return result
+
+
+@keras.saving.register_keras_serializable(package="session_recommender")
+class RankMetric(keras.metrics.Mean):
+    """Keras metric over target ranks: `kind` is `hit`, `mrr` or `ndcg`, cut at `k`.
+
+    Example:
+        >>> metric = RankMetric("mrr", 20)
+        >>> metric.update_state(keras.ops.convert_to_tensor([0, 1, 25]))
+        >>> round(float(metric.result()), 3)
+        0.5
+    """
+
+    def __init__(self, kind: str, k: int, **kwargs: Any) -> None:
+        if kind not in ("hit", "mrr", "ndcg"):
+            raise ValueError(f"kind must be hit, mrr or ndcg, got {kind!r}")
+        super().__init__(name=kwargs.pop("name", f"{kind}@{k}"), **kwargs)
+        self.kind, self.k = kind, k
+
+    def update_state(self, ranks: Any, sample_weight: Any = None) -> None:
+        ranks = ops.cast(ranks, "float32")
+        hit = ranks < self.k
+        if self.kind == "hit":
+            values = ops.cast(hit, "float32")
+        elif self.kind == "mrr":
+            values = ops.where(hit, 1.0 / (ranks + 1.0), 0.0)
+        else:
+            values = ops.where(hit, ops.log(2.0) / ops.log(ranks + 2.0), 0.0)
+        super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "kind": self.kind, "k": self.k}

@@ -1,0 +1,167 @@
+"""Fixtures for model tests: the shipped default catalog, analyzed by TFT, as a Catalog.
+
+`tft_catalog` (session-scoped) is what model tests should use: it runs the real
+`preprocessing_fn` through `tft_beam.AnalyzeDataset` (Beam DirectRunner, in process) over
+the raw catalog examples of `data/default`, exactly as the Transform component would see
+them (every feature VarLen, as SchemaGen with `infer_feature_shape=False` infers), and
+loads the transformed catalog with `load_catalog`. It holds:
+
+    .tft_output    tft.TFTransformOutput of the written transform_fn
+    .file_pattern  the GZIP TFRecord of raw catalog examples
+    .config        PreprocessingConfig(category_levels=4) (the default data is 3-4 deep)
+    .catalog       model.catalog.Catalog, one row per item
+    .examples      the raw tf.Examples written, in file order
+    .train_clicks  item id -> clicks before the last 14 days (0 for the others)
+
+`analyze_catalog` (session-scoped) is the factory behind it, for tests that need another
+catalog (say, one without titles): `analyze_catalog(examples, config, name)`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import gzip
+import inspect
+import io
+import os
+from typing import Callable, Optional
+
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from components import contract
+from components.session_example_gen.config import SECONDS_PER_DAY, IngestConfig
+from components.session_example_gen.sessionize import catalog_example, compile_id_pattern, parse_catalog_row
+from model.catalog import Catalog, load_catalog
+from model.preprocessing import PreprocessingConfig, preprocessing_fn
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_DATA = os.path.join(REPO, "data", "default")
+HOLDOUT_DAYS = 14  # eval + test days of the default time split: clicks after this are not train
+
+
+@dataclasses.dataclass(frozen=True)
+class TftCatalog:
+    tft_output: object  # tft.TFTransformOutput
+    file_pattern: str
+    config: PreprocessingConfig
+    catalog: Catalog
+    examples: list[tf.train.Example]
+    train_clicks: dict[str, int]
+
+
+def train_click_counts(clicks_path: str, holdout_days: float = HOLDOUT_DAYS) -> dict[str, int]:
+    """Clicks per item id before the last `holdout_days` of the log; bad rows are skipped."""
+    clicks = pd.read_csv(clicks_path, dtype=str, on_bad_lines="skip", keep_default_na=False)
+    timestamps = pd.to_numeric(clicks[contract.TIMESTAMP], errors="coerce")
+    ok = timestamps.notna() & (clicks[contract.ITEM_ID].str.strip() != "")
+    clicks, timestamps = clicks[ok], timestamps[ok]
+    cutoff = timestamps.max() - holdout_days * SECONDS_PER_DAY
+    counts = clicks.loc[timestamps <= cutoff, contract.ITEM_ID].str.strip().value_counts()
+    return {str(item): int(n) for item, n in counts.items()}
+
+
+def with_train_clicks(item, clicks: int) -> tf.train.Example:
+    """`catalog_example(item)` with the int64 `train_clicks` feature."""
+    if "train_clicks" in inspect.signature(catalog_example).parameters:
+        return catalog_example(item, train_clicks=clicks)
+    example = catalog_example(item)
+    example.features.feature[contract.TRAIN_CLICKS].int64_list.value[:] = [clicks]
+    return example
+
+
+def raw_catalog_examples(
+    catalog_path: str, train_clicks: dict[str, int], keep: Optional[Callable[[dict], dict]] = None
+) -> list[tf.train.Example]:
+    """Raw catalog examples of a contract CSV (malformed rows and repeated ids skipped).
+
+    `keep` may rewrite each row's column -> value dict first (e.g. drop columns).
+    """
+    id_pattern = compile_id_pattern(IngestConfig())
+    with gzip.open(catalog_path, "rt", encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, seen, examples = [c.strip() for c in rows[0]], set(), []
+    for values in rows[1:]:
+        if len(values) != len(header):
+            continue
+        fields = dict(zip(header, values))
+        if keep is not None:
+            fields = keep(fields)
+        line = io.StringIO()
+        csv.writer(line, lineterminator="").writerow(values)
+        item, _ = parse_catalog_row(fields, line.getvalue(), id_pattern)
+        if item is None or item.item_id in seen:
+            continue
+        seen.add(item.item_id)
+        examples.append(with_train_clicks(item, train_clicks.get(item.item_id, 0)))
+    return examples
+
+
+def varlen_feature_spec(examples: list[tf.train.Example]) -> dict[str, tf.io.VarLenFeature]:
+    """Every feature any example has, as VarLen (SchemaGen's infer_feature_shape=False)."""
+    dtypes = {"bytes_list": tf.string, "float_list": tf.float32, "int64_list": tf.int64}
+    spec = {}
+    for example in examples:
+        for name, feature in example.features.feature.items():
+            kind = feature.WhichOneof("kind")
+            if kind:
+                spec.setdefault(name, tf.io.VarLenFeature(dtypes[kind]))
+    return spec
+
+
+def analyze(examples: list[tf.train.Example], work_dir: str, config: PreprocessingConfig) -> TftCatalog:
+    """Writes `examples` as a GZIP TFRecord, analyzes them with TFT and loads the Catalog."""
+    import apache_beam as beam
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+    from tfx_bsl.public import tfxio
+
+    os.makedirs(work_dir, exist_ok=True)
+    file_pattern = os.path.join(work_dir, "catalog.tfrecord.gz")
+    with tf.io.TFRecordWriter(file_pattern, options="GZIP") as writer:
+        for example in examples:
+            writer.write(example.SerializeToString())
+
+    schema = schema_utils.schema_from_feature_spec(varlen_feature_spec(examples))
+    transform_dir = os.path.join(work_dir, "transform_fn_output")
+    source = tfxio.TFExampleRecord(file_pattern, schema=schema)
+    fn = functools.partial(preprocessing_fn, custom_config=dataclasses.asdict(config))
+    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=os.path.join(work_dir, "tmp")):
+        raw = pipeline | "Read" >> source.BeamSource()
+        transform_fn = (raw, source.TensorAdapterConfig()) | "Analyze" >> tft_beam.AnalyzeDataset(fn)
+        _ = transform_fn | "Write" >> tft_beam.WriteTransformFn(transform_dir)
+
+    # TFX's Transform writes the raw schema beside the transform_fn; WriteTransformFn does not.
+    raw_metadata_dir = os.path.join(transform_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
+    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema), raw_metadata_dir)
+    tft_output = tft.TFTransformOutput(transform_dir)
+    catalog = load_catalog(file_pattern, tft_output, config)
+    return TftCatalog(tft_output, file_pattern, config, catalog, examples, {})
+
+
+@pytest.fixture(scope="session")
+def analyze_catalog(tmp_path_factory) -> Callable[..., TftCatalog]:
+    """A factory: `analyze_catalog(examples, config, name)` -> TftCatalog in a fresh dir."""
+
+    def run(examples: list[tf.train.Example], config: PreprocessingConfig, name: str = "catalog") -> TftCatalog:
+        return analyze(examples, str(tmp_path_factory.mktemp(name)), config)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def default_train_clicks() -> dict[str, int]:
+    return train_click_counts(os.path.join(DEFAULT_DATA, "clicks.csv.gz"))
+
+
+@pytest.fixture(scope="session")
+def tft_catalog(analyze_catalog, default_train_clicks) -> TftCatalog:
+    """The shipped default catalog through TFT (see the module docstring)."""
+    examples = raw_catalog_examples(os.path.join(DEFAULT_DATA, "catalog.csv.gz"), default_train_clicks)
+    result = analyze_catalog(examples, PreprocessingConfig(category_levels=4), "default_catalog")
+    clicks = {item_id: default_train_clicks.get(item_id, 0) for item_id in result.catalog.item_ids}
+    return dataclasses.replace(result, train_clicks=clicks)

@@ -1,0 +1,112 @@
+"""The layers alone: shapes, masking, and that padding never changes a session's output."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from model import features
+from model.layers import CategoryHeads, HierarchicalFusion, ItemEncoder, SessionEncoder, SessionPooling, TransformerBlock
+
+
+def _mask(lengths: list[int], width: int) -> np.ndarray:
+    return np.arange(width)[None, :] < np.array(lengths)[:, None]
+
+
+def _padded(x: np.ndarray, extra: int) -> np.ndarray:
+    noise = np.random.default_rng(1).normal(size=(x.shape[0], extra, x.shape[2])).astype("float32")
+    return np.concatenate([x, noise * 100], axis=1)  # junk in the padding must not leak
+
+
+@pytest.mark.parametrize("mode", ["mean", "last", "attention"])
+def test_session_encoder_ignores_padding(mode):
+    keras.utils.set_random_seed(0)
+    encoder = SessionEncoder(width=8, num_layers=2, num_heads=2, ff_dim=16, dropout=0.0, max_length=12, pooling=mode)
+    items = np.random.default_rng(0).normal(size=(3, 5, 8)).astype("float32")
+    lengths = [5, 2, 1]
+    short = encoder(items, _mask(lengths, 5))
+    long = encoder(_padded(items, 4), _mask(lengths, 9))
+    np.testing.assert_allclose(ops.convert_to_numpy(short), ops.convert_to_numpy(long), atol=1e-5)
+
+
+def test_positions_count_back_from_the_last_item():
+    # The same 2 items give the same vector whether the window is 2 or 6 wide.
+    encoder = SessionEncoder(width=4, num_layers=1, num_heads=1, ff_dim=8, dropout=0.0, max_length=6, pooling="last")
+    items = np.ones((1, 6, 4), "float32")
+    a = encoder(items[:, :2], _mask([2], 2))
+    b = encoder(items, _mask([2], 6))
+    np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b), atol=1e-5)
+
+
+def test_pooling_modes():
+    x = np.array([[[1.0], [3.0], [100.0]]], "float32")
+    mask = _mask([2], 3)
+    assert ops.convert_to_numpy(SessionPooling("mean")(x, mask)).tolist() == [[2.0]]
+    assert ops.convert_to_numpy(SessionPooling("last")(x, mask)).tolist() == [[3.0]]
+    assert SessionPooling("attention")(x, mask).shape == (1, 1)
+    with pytest.raises(ValueError, match="pooling mode"):
+        SessionPooling("max")
+
+
+def test_transformer_block_shape_and_mask():
+    block = TransformerBlock(width=8, num_heads=2, ff_dim=16, dropout=0.0)
+    x = np.random.default_rng(0).normal(size=(2, 4, 8)).astype("float32")
+    out = block(x, _mask([4, 2], 4))
+    assert out.shape == (2, 4, 8)
+    # Real positions of the short session do not see its padding.
+    out_padded = block(np.concatenate([x[1:, :2], _padded(x[1:, :2], 2)[:, 2:]], axis=1), _mask([2], 4))
+    np.testing.assert_allclose(ops.convert_to_numpy(out)[1, :2], ops.convert_to_numpy(out_padded)[0, :2], atol=1e-5)
+
+
+VOCAB = {features.ITEM_ID_INDEX: 6, features.TITLE_TOKENS: 9, features.BRAND: 4, features.PRICE_BUCKET: 5,
+         features.category_level(1): 3, features.category_level(2): 5}  # fmt: skip
+
+
+def _items(titles: list[list[int]]) -> dict[str, np.ndarray]:
+    n = len(titles)
+    return {
+        features.ITEM_ID_INDEX: np.arange(n, dtype="int32"),
+        features.TITLE_TOKENS: np.array(titles, "int32"),
+        features.BRAND: np.zeros(n, "int32"),
+        features.PRICE_BUCKET: np.zeros(n, "int32"),
+        features.category_level(1): np.zeros(n, "int32"),
+        features.category_level(2): np.zeros(n, "int32"),
+    }
+
+
+def test_item_encoder_title_is_a_mean_over_real_tokens():
+    encoder = ItemEncoder(VOCAB, 2, use_item_id=False, use_categories=False, use_brand=False, use_price=False,
+                          output_dim=4)  # fmt: skip
+    # Padding (0) does not count: [3, 0, 0] and [3, 3, 0] have the same mean embedding.
+    out = ops.convert_to_numpy(encoder(_items([[3, 0, 0], [3, 3, 0], [4, 0, 0]])))
+    np.testing.assert_allclose(out[0], out[1], atol=1e-6)
+    assert not np.allclose(out[0], out[2])
+    assert encoder.input_features == [features.TITLE_TOKENS]
+
+
+def test_item_encoder_inputs_follow_the_flags():
+    hybrid = ItemEncoder(VOCAB, 2, use_item_id=True, output_dim=4)
+    assert set(hybrid.input_features) == set(VOCAB)
+    id_only = ItemEncoder(VOCAB, 2, use_item_id=True, use_title=False, use_categories=False, use_brand=False,
+                          use_price=False, output_dim=4)  # fmt: skip
+    assert id_only.input_features == [features.ITEM_ID_INDEX]
+    assert id_only(_items([[1], [2]])).shape == (2, 4)
+    with pytest.raises(ValueError, match="at least one input"):
+        ItemEncoder(VOCAB, 2, use_title=False, use_categories=False, use_brand=False, use_price=False)
+
+
+def test_heads_and_fusion():
+    session = np.random.default_rng(0).normal(size=(2, 8)).astype("float32")
+    logits = CategoryHeads([3, 5])(session)
+    assert [tuple(level.shape) for level in logits] == [(2, 3), (2, 5)]
+    fused = HierarchicalFusion(width=8)(session, logits)
+    assert fused.shape == (2, 8)
+
+
+def test_layers_round_trip_through_config():
+    for layer in (SessionEncoder(width=8, num_heads=2, ff_dim=16), ItemEncoder(VOCAB, 2), CategoryHeads([3, 4]),
+                  HierarchicalFusion(8), SessionPooling("attention"), TransformerBlock(8, 2, 16)):  # fmt: skip
+        clone = layer.__class__.from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()
