@@ -165,3 +165,40 @@ def tft_catalog(analyze_catalog, default_train_clicks) -> TftCatalog:
     result = analyze_catalog(examples, PreprocessingConfig(category_levels=4), "default_catalog")
     clicks = {item_id: default_train_clicks.get(item_id, 0) for item_id in result.catalog.item_ids}
     return dataclasses.replace(result, train_clicks=clicks)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ingested:
+    """The embedded data through the real ExampleGen graph: session splits and catalog."""
+
+    split_files: dict[str, str]  # split name -> GZIP TFRecord glob of session examples
+    catalog_examples: list[tf.train.Example]  # with the ExampleGen's own train_clicks
+
+
+@pytest.fixture(scope="session")
+def ingested(tmp_path_factory) -> Ingested:
+    import glob
+
+    import apache_beam as beam
+
+    from components.session_example_gen import executor
+
+    out = str(tmp_path_factory.mktemp("ingested"))
+    config = IngestConfig()
+    with beam.Pipeline() as pipeline:
+        executor._build_pipeline(
+            pipeline, os.path.join(DEFAULT_DATA, "clicks*"), os.path.join(DEFAULT_DATA, "catalog*"), config,
+            {name: os.path.join(out, name) for name in config.split_names}, os.path.join(out, "items"),
+            os.path.join(out, "counters.json"),
+        )  # fmt: skip
+    records = tf.data.TFRecordDataset(glob.glob(os.path.join(out, "items", "*")), compression_type="GZIP")
+    return Ingested(
+        {name: os.path.join(out, name, "*") for name in config.split_names},
+        [tf.train.Example.FromString(record.numpy()) for record in records],
+    )
+
+
+@pytest.fixture(scope="session")
+def ingested_catalog(analyze_catalog, ingested) -> TftCatalog:
+    """The ExampleGen's catalog through the real preprocessing_fn (4 category levels)."""
+    return analyze_catalog(ingested.catalog_examples, PreprocessingConfig(category_levels=4), name="ingested")

@@ -1,0 +1,201 @@
+"""Export for TF Serving: the trained model, the Transform graph and the catalog, in one SavedModel.
+
+Signatures (dense inputs and outputs; `K` = ModelConfig.top_k, padding is the empty string):
+
+- `serving_default`: `item_ids` string `[batch, length]`, the session's clicks oldest first
+  -> `top_k_ids` string `[batch, K]`, `top_k_scores` float `[batch, K]`, `unknown_items`
+  int `[batch]` (ids not in the catalog are left out of the session and counted), and per
+  category level `top_categories_l{n}` / `top_category_scores_l{n}` when the model has
+  category heads. A session with no known item is refused (INVALID_ARGUMENT).
+- `recommend_from_metadata`: the same for items given by their metadata (`titles`,
+  `category_paths` as `A > B > C`, `brands`, `prices` (< 0 when unknown) and optionally
+  `item_ids`), so a session of items the model never saw gets recommendations. The raw
+  metadata goes through the same Transform graph as in training.
+- `transform_features`: serialized session tf.Examples -> `item_ids` (as serving_default
+  takes them) and `target_item_id`, for the Evaluator.
+
+The catalog's item vectors are computed here, at export, from the catalog given (which
+may hold items added after training), and held in the graph. Only TF and tensorflow-text
+ops are in it (TF Serving links tensorflow-text), no py_function.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components import contract
+from model import features
+from model.catalog import Catalog, model_item_features
+from model.inputs import PADDING, item_table, prefix_rows
+
+SERVING_DEFAULT = "serving_default"
+FROM_METADATA = "recommend_from_metadata"
+TRANSFORM_FEATURES = "transform_features"
+# Signature input and output names.
+ITEM_IDS = "item_ids"
+TITLES = "titles"
+CATEGORY_PATHS = "category_paths"
+BRANDS = "brands"
+PRICES = "prices"
+EXAMPLES = "examples"
+TOP_K_IDS = "top_k_ids"
+TOP_K_SCORES = "top_k_scores"
+UNKNOWN_ITEMS = "unknown_items"
+UNKNOWN_CATEGORY = b"<unknown>"
+
+
+def top_categories(level: int) -> str:
+    return f"top_categories_l{level}"
+
+
+def top_category_scores(level: int) -> str:
+    return f"top_category_scores_l{level}"
+
+
+def _matrix(dtype: tf.DType, name: str) -> tf.TensorSpec:
+    return tf.TensorSpec([None, None], dtype, name=name)
+
+
+class _Untracked:
+    """Holds an object out of tf.Module's tracking (see RecommenderModule)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class RecommenderModule(tf.Module):
+    """The model, the Transform graph and the encoded catalog, side by side.
+
+    As Keras' own ExportArchive does, the Keras model is not tracked as an object (saving
+    would trace a default signature for it with guessed input types); its variables are.
+    """
+
+    def __init__(self, model: Any, catalog: Catalog, tft_output: tft.TFTransformOutput, setup: Any) -> None:
+        super().__init__()
+        self._model = _Untracked(model)
+        self.model_variables = list(model.variables)
+        self.config = setup.model
+        self.preprocessing = setup.preprocessing
+        self.transform_layer = tft_output.transform_features_layer()
+        self.raw_feature_spec = tft_output.raw_feature_spec()
+        model.set_catalog(catalog.features)
+        self.item_vectors = tf.Variable(np.asarray(model.encode_items()), trainable=False, name="item_vectors")
+        self.item_ids = tf.Variable(catalog.item_ids.astype(object).astype(bytes), trainable=False, name="item_ids")
+        self.table = item_table(catalog.item_ids)
+        self.category_names = []
+        if model.category_heads is not None:
+            for level in range(1, catalog.category_levels + 1):
+                vocabulary = tft_output.vocabulary_by_name(features.vocabulary_name(features.category_level(level)))
+                self.category_names.append(
+                    tf.Variable(np.array([*vocabulary, UNKNOWN_CATEGORY], dtype=object).astype(bytes), trainable=False)
+                )
+        self.item_leaf_category = tf.constant(catalog.features[features.category_level(catalog.category_levels)])
+
+    @property
+    def model(self) -> Any:
+        return self._model.value
+
+    # --- Shared ---------------------------------------------------------------------------
+    def _recommend(self, prefix_vectors: tf.Tensor, mask: tf.Tensor, unknown: tf.Tensor) -> dict[str, tf.Tensor]:
+        session, category_logits = self.model.encode_session(prefix_vectors, mask, training=False)
+        scores = self.model.score(session, self.item_vectors)
+        if self.config.candidate_categories and category_logits:
+            # HierSRec's candidate set: only items in the top-N predicted leaf categories.
+            leaf = tf.math.top_k(category_logits[-1], k=self.config.candidate_categories).indices
+            allowed = tf.reduce_any(self.item_leaf_category[None, :, None] == tf.cast(leaf[:, None, :], tf.int32), -1)
+            scores = tf.where(allowed, scores, tf.fill(tf.shape(scores), tf.float32.min))
+        top = tf.math.top_k(scores, k=tf.minimum(self.config.top_k, tf.shape(scores)[1]))
+        outputs = {TOP_K_IDS: tf.gather(self.item_ids, top.indices), TOP_K_SCORES: top.values, UNKNOWN_ITEMS: unknown}
+        for level, (logits, names) in enumerate(zip(category_logits, self.category_names), start=1):
+            probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
+            top_level = tf.math.top_k(probabilities, k=tf.minimum(self.config.top_categories, tf.shape(logits)[1]))
+            outputs[top_categories(level)] = tf.gather(names, top_level.indices)
+            outputs[top_category_scores(level)] = top_level.values
+        return outputs
+
+    def _require_items(self, mask: tf.Tensor) -> tf.Tensor:
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        return tf.debugging.assert_positive(
+            lengths, message="every session needs at least one item the model knows (empty session, or only unknown ids)"
+        )
+
+    # --- Signatures -----------------------------------------------------------------------
+    # autograph=False: no Python control flow on tensors here, and converting the TFT layer's
+    # tf_keras code takes seconds per signature.
+    @tf.function(input_signature=[_matrix(tf.string, ITEM_IDS)], autograph=False)
+    def serve(self, item_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        rows, unknown = prefix_rows(tf.ragged.boolean_mask(item_ids, item_ids != ""), self.table,
+                                    self.config.max_prefix_length)  # fmt: skip
+        mask = rows != PADDING
+        with tf.control_dependencies([self._require_items(mask)]):
+            prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
+        return self._recommend(prefix_vectors, mask, unknown)
+
+    @tf.function(
+        input_signature=[
+            _matrix(tf.string, ITEM_IDS), _matrix(tf.string, TITLES), _matrix(tf.string, CATEGORY_PATHS),
+            _matrix(tf.string, BRANDS), _matrix(tf.float32, PRICES),
+        ],
+        autograph=False,
+    )  # fmt: skip
+    def serve_metadata(self, item_ids, titles, category_paths, brands, prices) -> dict[str, tf.Tensor]:
+        present = (item_ids != "") | (titles != "") | (category_paths != "") | (brands != "")
+        shape = tf.shape(item_ids)
+        raw = self._raw_items(*(tf.reshape(t, [-1]) for t in (item_ids, titles, category_paths, brands, prices)))
+        vectors = self.model.encode_items(model_item_features(self.transform_layer(raw), self.preprocessing))
+        vectors = tf.reshape(vectors, [shape[0], shape[1], -1])
+        # Real items first (oldest first), padding after, the most recent max_prefix_length kept.
+        order = tf.argsort(tf.cast(~present, tf.int32), axis=1, stable=True)
+        lengths = tf.reduce_sum(tf.cast(present, tf.int32), axis=1, keepdims=True)
+        keep = self.config.max_prefix_length
+        positions = tf.range(keep)[None, :] + tf.maximum(lengths - keep, 0)
+        gather_at = tf.gather(order, tf.minimum(positions, shape[1] - 1), batch_dims=1)
+        mask = tf.range(keep)[None, :] < tf.minimum(lengths, keep)
+        with tf.control_dependencies([self._require_items(mask)]):
+            prefix_vectors = tf.gather(vectors, gather_at, batch_dims=1)
+        return self._recommend(prefix_vectors, mask, tf.zeros([shape[0]], tf.int32))
+
+    def _raw_items(self, item_ids, titles, category_paths, brands, prices) -> dict[str, Any]:
+        """Flat `[n]` metadata -> raw catalog features as the Transform graph takes them (VarLen)."""
+
+        def sparse(values: tf.Tensor, keep: tf.Tensor) -> tf.SparseTensor:
+            return tf.RaggedTensor.from_tensor(values[:, None], lengths=tf.cast(keep, tf.int64)).to_sparse()
+
+        levels = tf.strings.strip(tf.strings.split(category_paths, sep=contract.CATEGORY_SEPARATOR))
+        levels = tf.ragged.boolean_mask(levels, levels != "")
+        everything = tf.ones_like(item_ids, dtype=tf.bool)
+        raw = {
+            contract.ITEM_ID: sparse(item_ids, everything),
+            contract.TITLE: sparse(titles, everything),
+            contract.BRAND: sparse(brands, everything),
+            contract.CATEGORY_PATH: levels.to_sparse(),
+            contract.PRICE: sparse(prices, prices >= 0),
+            contract.TRAIN_CLICKS: sparse(tf.zeros_like(item_ids, dtype=tf.int64), everything),
+        }
+        return {name: value for name, value in raw.items() if name in self.raw_feature_spec}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES)], autograph=False)
+    def transform_features(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = tf.io.parse_example(examples, {
+            contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
+            contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        })  # fmt: skip
+        prefix = parsed[contract.PREFIX_ITEM_IDS][:, -self.config.max_prefix_length :]
+        return {ITEM_IDS: prefix.to_tensor(default_value=""), contract.TARGET_ITEM_ID: parsed[contract.TARGET_ITEM_ID]}
+
+
+def export_serving_model(model: Any, catalog: Catalog, tft_output: tft.TFTransformOutput, setup: Any,
+                         export_dir: str) -> RecommenderModule:  # fmt: skip
+    """Writes the SavedModel with the three signatures; `catalog` decides what can be recommended."""
+    module = RecommenderModule(model, catalog, tft_output, setup)
+    signatures = {
+        SERVING_DEFAULT: module.serve.get_concrete_function(),
+        FROM_METADATA: module.serve_metadata.get_concrete_function(),
+        TRANSFORM_FEATURES: module.transform_features.get_concrete_function(),
+    }
+    tf.saved_model.save(module, export_dir, signatures=signatures)
+    return module

@@ -1,0 +1,115 @@
+"""TFX Trainer entry point: `run_fn(fn_args)` trains a variant and exports it for serving.
+
+custom_config (set by the pipeline): `model` (ModelConfig fields, with `variant`),
+`preprocessing` (PreprocessingConfig fields) and `catalog_files` (added by SessionTrainer).
+Training reads raw session examples (item ids); the catalog goes through the Transform
+graph once and is held by the model. Early stopping watches eval HIT@20 and restores the
+best weights; checkpoints, TensorBoard logs and the history land in the ModelRun artifact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Any, Optional
+
+import keras
+import tensorflow_transform as tft
+from absl import logging
+
+from components.session_trainer import CATALOG_FILES
+from model import export
+from model.catalog import Catalog, load_catalog
+from model.config import ModelConfig
+from model.inputs import session_dataset
+from model.model import TRACKED_K, SessionRecommender, build_model
+from model.preprocessing import PreprocessingConfig
+
+HISTORY_FILE = "history.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSetup:
+    model: ModelConfig
+    preprocessing: PreprocessingConfig
+
+    @classmethod
+    def from_custom_config(cls, custom_config: Optional[dict[str, Any]]) -> "TrainingSetup":
+        custom_config = custom_config or {}
+        return cls(ModelConfig.from_dict(custom_config.get("model", {})),
+                   PreprocessingConfig.from_dict(custom_config.get("preprocessing")))  # fmt: skip
+
+
+def use_accelerator_settings() -> bool:
+    """Mixed precision (and XLA, in build_model) when a GPU is present; CPU stays float32."""
+    import tensorflow as tf
+
+    if keras.backend.backend() == "tensorflow" and tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        return True
+    return False
+
+
+def train(
+    config: ModelConfig,
+    catalog: Catalog,
+    train_files: Any,
+    eval_files: Any,
+    run_dir: str,
+    train_steps: Optional[int] = None,
+    eval_steps: Optional[int] = None,
+    verbose: Optional[int] = None,
+) -> tuple[SessionRecommender, dict[str, list[float]]]:
+    """Trains `config` on session examples; returns the best model (by eval HIT@20) and history."""
+    keras.utils.set_random_seed(0)
+    accelerated = use_accelerator_settings()
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features, jit_compile=accelerated)
+    train_data = session_dataset(train_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=True)
+    eval_data = session_dataset(eval_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=False)
+    steps_per_epoch = None
+    if train_steps:  # TFX's TrainArgs.num_steps caps the whole run
+        train_data = train_data.repeat()
+        steps_per_epoch = max(1, train_steps // config.epochs)
+    monitor = f"val_hit@{TRACKED_K}"
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor, mode="max", patience=config.early_stopping_patience,
+                                      restore_best_weights=True),  # fmt: skip
+        keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.weights.h5"), monitor=monitor,
+                                        mode="max", save_best_only=True, save_weights_only=True),  # fmt: skip
+        keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")),
+    ]
+    start = time.time()
+    history = model.fit(
+        train_data,
+        validation_data=eval_data,
+        validation_steps=eval_steps or None,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        # A progress bar on a terminal; one line per epoch in logs.
+        verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+    )
+    record = {**history.history, "wall_s": [time.time() - start], "epochs_run": [len(history.epoch)]}
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, HISTORY_FILE), "w") as f:
+        json.dump(record, f, indent=2)
+    return model, record
+
+
+def run_fn(fn_args: Any) -> None:
+    """The TFX Trainer's entry point."""
+    setup = TrainingSetup.from_custom_config(fn_args.custom_config)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    catalog = load_catalog(fn_args.custom_config[CATALOG_FILES], tft_output, setup.preprocessing)
+    logging.info("Training %s on %d catalog items", setup.model.variant, len(catalog))
+    model, history = train(
+        setup.model, catalog, fn_args.train_files, fn_args.eval_files, fn_args.model_run_dir,
+        train_steps=fn_args.train_steps, eval_steps=fn_args.eval_steps,
+    )  # fmt: skip
+    logging.info("Best eval %s", {k: max(v) for k, v in history.items() if k.startswith("val_") and "@" in k})
+    export.export_serving_model(model, catalog, tft_output, setup, fn_args.serving_model_dir)
+    logging.info("Exported %s to %s", setup.model.variant, fn_args.serving_model_dir)
+

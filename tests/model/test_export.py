@@ -1,0 +1,191 @@
+"""The exported SavedModel: what TF Serving would load and answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from components import contract
+from components.session_example_gen.sessionize import CatalogItem, catalog_example
+from model import export, features
+from model.catalog import catalog_from_examples
+from model.config import ModelConfig
+from model.inputs import item_table, prefix_rows
+from model.trainer import TrainingSetup, train
+from tests.model.test_training import SMALL
+
+NEW_ITEM = "new-item-1"
+
+
+@dataclasses.dataclass
+class Exported:
+    model: object
+    catalog: object
+    tft_output: object
+    setup: TrainingSetup
+    export_dir: str
+    sessions: list[list[str]]
+
+
+def _pad(sessions: list[list[str]]) -> np.ndarray:
+    width = max(len(s) for s in sessions)
+    return np.array([s + [""] * (width - len(s)) for s in sessions], dtype=object)
+
+
+@pytest.fixture(scope="module")
+def exported(ingested, ingested_catalog, tmp_path_factory) -> Exported:
+    catalog = ingested_catalog.catalog
+    config = ModelConfig.preset("M2TRec", **SMALL, epochs=1, top_k=20)
+    run_dir = tmp_path_factory.mktemp("run")
+    model, _ = train(config, catalog, ingested.split_files["train"], ingested.split_files["eval"], str(run_dir),
+                     train_steps=60, verbose=0)  # fmt: skip
+    setup = TrainingSetup(config, ingested_catalog.config)
+    export_dir = str(tmp_path_factory.mktemp("export") / "1")
+    export.export_serving_model(model, catalog, ingested_catalog.tft_output, setup, export_dir)
+    records = tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(6)
+    sessions = [[v.decode() for v in tf.train.Example.FromString(r.numpy()).features.feature[
+        contract.PREFIX_ITEM_IDS].bytes_list.value] for r in records]  # fmt: skip
+    return Exported(model, catalog, ingested_catalog.tft_output, setup, export_dir, sessions)
+
+
+def _keras_top_k(model, catalog, sessions, k):
+    rows, _ = prefix_rows(tf.ragged.constant(sessions), item_table(catalog.item_ids), model.model_config.max_prefix_length)
+    logits = ops.convert_to_numpy(model({features.PREFIX_ROWS: rows.numpy()})[features.ITEM_LOGITS])
+    order = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+    return catalog.item_ids[order].tolist(), np.take_along_axis(logits, order, axis=1)
+
+
+_RELOAD = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # registers the tokenizer ops the graph uses, as TF Serving links them
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+out = serve(item_ids=tf.constant(json.loads(sys.argv[2])))
+print(json.dumps({"ids": out["top_k_ids"].numpy().astype(str).tolist(), "scores": out["top_k_scores"].numpy().tolist()}))
+"""
+
+
+def test_reloaded_in_a_fresh_process_gives_the_keras_top_k(exported):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        [sys.executable, "-c", _RELOAD, exported.export_dir, json.dumps(_pad(exported.sessions).tolist())],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    ids, scores = _keras_top_k(exported.model, exported.catalog, exported.sessions, 20)
+    assert served["ids"] == ids
+    np.testing.assert_allclose(served["scores"], scores, rtol=1e-4, atol=1e-4)
+
+
+def _serve(module_or_dir, sessions):
+    loaded = tf.saved_model.load(module_or_dir) if isinstance(module_or_dir, str) else module_or_dir
+    return loaded.signatures["serving_default"](item_ids=tf.constant(_pad(sessions).astype(bytes)))
+
+
+def test_outputs_unknown_ids_and_categories(exported):
+    out = _serve(exported.export_dir, exported.sessions[:2])
+    assert out[export.TOP_K_IDS].shape == (2, 20) and out[export.TOP_K_SCORES].dtype == tf.float32
+    assert out[export.UNKNOWN_ITEMS].numpy().tolist() == [0, 0]
+    for level in range(1, exported.catalog.category_levels + 1):
+        names = out[export.top_categories(level)].numpy()
+        assert names.shape == (2, exported.setup.model.top_categories)
+        # A level-n category is a path of at most n levels (shallower items repeat their leaf).
+        assert all(name == export.UNKNOWN_CATEGORY or name.count(b" > ") <= level - 1 for name in names.ravel())
+    # Unknown ids are left out and counted; the recommendation is the one without them.
+    with_unknown = _serve(exported.export_dir, [["no-such-item"] + exported.sessions[0]])
+    assert with_unknown[export.UNKNOWN_ITEMS].numpy().tolist() == [1]
+    assert with_unknown[export.TOP_K_IDS].numpy()[0].tolist() == out[export.TOP_K_IDS].numpy()[0].tolist()
+
+
+@pytest.mark.parametrize("session", [[""], ["no-such-item"]])
+def test_a_session_without_known_items_is_refused_clearly(exported, session):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least one item the model knows"):
+        _serve(exported.export_dir, [session])
+
+
+def test_an_item_added_after_training_can_be_recommended(exported, ingested, tmp_path):
+    # A new item in a known category, with a title of known words; no clicks, no trained id.
+    template = exported.catalog.item_ids[0]
+    raw = next(e for e in ingested.catalog_examples if e.features.feature[contract.ITEM_ID].bytes_list.value[0].decode() == template)
+    title = raw.features.feature[contract.TITLE].bytes_list.value[0].decode()
+    levels = tuple(v.decode() for v in raw.features.feature[contract.CATEGORY_PATH].bytes_list.value)
+    new_item = catalog_example(CatalogItem(NEW_ITEM, ((contract.BRAND, ""), (contract.TITLE, title)), levels, 10.0, True))
+    examples = [*ingested.catalog_examples, new_item]
+    catalog = catalog_from_examples([e.SerializeToString() for e in examples], exported.tft_output, exported.setup.preprocessing)
+    setup = dataclasses.replace(exported.setup, model=dataclasses.replace(exported.setup.model, top_k=len(catalog)))
+    module = export.export_serving_model(exported.model, catalog, exported.tft_output, setup, str(tmp_path / "1"))
+    out = _serve(str(tmp_path / "1"), exported.sessions[:3])
+    ids = out[export.TOP_K_IDS].numpy().astype(str)
+    scores = out[export.TOP_K_SCORES].numpy()
+    assert (ids == NEW_ITEM).sum(axis=1).tolist() == [1, 1, 1]
+    assert np.isfinite(scores[ids == NEW_ITEM]).all()
+    # Its vector comes from its metadata: the same as the template item's, bar the price.
+    vectors = module.item_vectors.numpy()
+    rows = catalog.row_of([NEW_ITEM, template])
+    assert np.isfinite(vectors[rows[0]]).all() and np.linalg.norm(vectors[rows[0]]) > 0
+    exported.model.set_catalog(exported.catalog.features)  # leave the shared model as it was
+
+
+def _metadata(ingested, sessions):
+    by_id = {e.features.feature[contract.ITEM_ID].bytes_list.value[0].decode(): e for e in ingested.catalog_examples}
+
+    def field(item, name):
+        values = by_id[item].features.feature[name]
+        return values.bytes_list.value[0].decode() if values.bytes_list.value else ""
+
+    padded = _pad(sessions)
+    titles = [[field(i, contract.TITLE) if i else "" for i in row] for row in padded]
+    brands = [[field(i, contract.BRAND) if i else "" for i in row] for row in padded]
+    paths = [[contract.join_category_path([v.decode() for v in by_id[i].features.feature[contract.CATEGORY_PATH].bytes_list.value])
+              if i else "" for i in row] for row in padded]  # fmt: skip
+    prices = [[by_id[i].features.feature[contract.PRICE].float_list.value[0]
+               if i and by_id[i].features.feature[contract.PRICE].float_list.value else -1.0 for i in row] for row in padded]  # fmt: skip
+    return dict(item_ids=padded.astype(bytes), titles=np.array(titles, dtype=bytes), category_paths=np.array(paths, dtype=bytes),
+                brands=np.array(brands, dtype=bytes), prices=np.array(prices, dtype=np.float32))  # fmt: skip
+
+
+def test_recommend_from_metadata_matches_serving_by_id(exported, ingested):
+    loaded = tf.saved_model.load(exported.export_dir)
+    by_id = loaded.signatures["serving_default"](item_ids=tf.constant(_pad(exported.sessions).astype(bytes)))
+    inputs = _metadata(ingested, exported.sessions)
+    by_metadata = loaded.signatures[export.FROM_METADATA](**{k: tf.constant(v) for k, v in inputs.items()})
+    # M2TRec is id-free: the same metadata gives the same item vectors, so the same answer.
+    assert by_metadata[export.TOP_K_IDS].numpy().tolist() == by_id[export.TOP_K_IDS].numpy().tolist()
+    # Items never seen (no id at all) still get recommendations.
+    anonymous = {**inputs, "item_ids": np.full_like(inputs["item_ids"], b"")}
+    out = loaded.signatures[export.FROM_METADATA](**{k: tf.constant(v) for k, v in anonymous.items()})
+    assert np.isfinite(out[export.TOP_K_SCORES].numpy()).all()
+
+
+def test_transform_features_feeds_serving_default(exported, ingested):
+    loaded = tf.saved_model.load(exported.export_dir)
+    records = [r.numpy() for r in tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(6)]
+    transformed = loaded.signatures[export.TRANSFORM_FEATURES](examples=tf.constant(records))
+    assert set(transformed) == {export.ITEM_IDS, contract.TARGET_ITEM_ID}
+    direct = _serve(exported.export_dir, exported.sessions)
+    via = loaded.signatures["serving_default"](item_ids=transformed[export.ITEM_IDS])
+    assert via[export.TOP_K_IDS].numpy().tolist() == direct[export.TOP_K_IDS].numpy().tolist()
+
+
+def test_graph_holds_only_tf_and_tensorflow_text_ops(exported):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(exported.export_dir, "saved_model.pb"), "rb") as f:
+        saved.ParseFromString(f.read())
+    graph = saved.meta_graphs[0].graph_def
+    ops_used = {node.op for node in graph.node} | {n.op for fn in graph.library.function for n in fn.node_def}
+    assert not ops_used & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
+    import tensorflow_text  # noqa: F401  (registers its ops: the only ones allowed beyond TF's)
+    from tensorflow.python.framework import op_def_registry
+
+    assert not [op for op in ops_used if op_def_registry.get(op) is None]
+    assert any("Tokenize" in op for op in ops_used)  # the Transform graph's tokenizer is inside
