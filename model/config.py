@@ -9,6 +9,7 @@ Variants differ by config alone (no copied model code), named as in M2TRec's Tab
 | TRec_title | title                           | next item                    |
 | MeTRec     | title, categories, brand, price | next item                    |
 | M2TRec     | title, categories, brand, price | next item + category levels  |
+| M2TRec_hybrid | id + all metadata            | next item + category levels  |
 | HierSRec   | id + all metadata               | category levels feed the item head |
 
 Any variant becomes hybrid with `use_item_id=True` (ID-only is the same encoder with the
@@ -34,6 +35,8 @@ VARIANTS = {
                        category_loss_weight=0.0),
     "MeTRec": dict(use_item_id=False, category_loss_weight=0.0),
     "M2TRec": dict(use_item_id=False),
+    # M2TRec plus an item-id embedding: where metadata is thin (Diginetica: category only).
+    "M2TRec_hybrid": dict(use_item_id=True),
     "HierSRec": dict(use_item_id=True, hierarchical=True),
 }  # fmt: skip
 
@@ -70,7 +73,10 @@ class ModelConfig:
     item_id_head_loss_weight: float = 0.5
     softmax: str = "full"  # "full" over the catalog, or "sampled" for catalogs too large for it
     num_sampled: int = 2048
-    temperature: float = 1.0  # item logits are dot products divided by this
+    # Item logits are session . item / temperature; with cosine_scores both are L2-normalized
+    # first (NISER), which keeps popular items' large vectors from dominating.
+    cosine_scores: bool = False
+    temperature: float = 1.0
 
     # Training.
     batch_size: int = 256
@@ -94,6 +100,8 @@ class ModelConfig:
             raise ValueError("the item encoder needs at least one input (id or metadata)")
         if self.item_dim % self.num_heads:
             raise ValueError("item_dim must be divisible by num_heads")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be > 0")
         if self.hierarchical and self.category_loss_weight <= 0:
             raise ValueError("hierarchical (HierSRec) needs the category heads: category_loss_weight > 0")
 

@@ -2,11 +2,13 @@
 
 One mapping for both, so a session is read the same way in training and in serving:
 ids are looked up in the catalog, unknown ids are dropped (serving reports how many), the
-most recent `max_length` known items are kept, left-aligned and padded with -1.
+most recent `max_length` known items are kept, left-aligned and padded with -1 to the
+batch's longest session (most sessions are short: padding all to `max_length` would
+multiply the Transformer's work several times over).
 
 Example:
     >>> table = item_table(np.array(["a", "b", "c"]))
-    >>> rows, unknown = prefix_rows(tf.ragged.constant([["a", "x", "c"], ["b"]]), table, max_length=2)
+    >>> rows, unknown = prefix_rows(tf.ragged.constant([["a", "x", "c"], ["b"]]), table, max_length=5)
     >>> rows.numpy().tolist(), unknown.numpy().tolist()
     ([[0, 2], [1, -1]], [1, 0])
 """
@@ -30,12 +32,12 @@ def item_table(item_ids: np.ndarray) -> tf.lookup.StaticHashTable:
 
 
 def prefix_rows(item_ids: tf.RaggedTensor, table: tf.lookup.StaticHashTable, max_length: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """Ragged `[batch, (items)]` ids -> dense rows `[batch, max_length]` and unknown counts `[batch]`."""
+    """Ragged `[batch, (items)]` ids -> dense rows `[batch, <= max_length]` and unknown counts `[batch]`."""
     rows = item_ids.with_flat_values(table.lookup(item_ids.flat_values))
     known = tf.ragged.boolean_mask(rows, rows >= 0)
     unknown = tf.cast(rows.row_lengths() - known.row_lengths(), tf.int32)
     recent = known[:, -max_length:]
-    return recent.to_tensor(default_value=PADDING, shape=[None, max_length]), unknown
+    return recent.to_tensor(default_value=PADDING), unknown
 
 
 _SESSION_FEATURES = {

@@ -99,6 +99,9 @@ class SessionRecommender(keras.Model):
 
     def score(self, session: Any, item_vectors: Any) -> Any:
         """Session vectors `[batch, width]` x item vectors `[items, width]` -> logits `[batch, items]`."""
+        if self.model_config.cosine_scores:
+            session = session / ops.maximum(ops.norm(session, axis=-1, keepdims=True), 1e-6)
+            item_vectors = item_vectors / ops.maximum(ops.norm(item_vectors, axis=-1, keepdims=True), 1e-6)
         logits = ops.matmul(session, ops.transpose(item_vectors)) / self.model_config.temperature
         return ops.cast(logits, "float32")
 

@@ -52,7 +52,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Optional
+import functools
+import os
+from typing import Any, Iterable, Mapping, Optional
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -209,3 +211,51 @@ def vocabulary_sizes(tft_output: tft.TFTransformOutput, config: PreprocessingCon
     sizes = {name: tft_output.vocabulary_size_by_name(features.vocabulary_name(name)) + 1 for name in indexed}
     sizes[features.PRICE_BUCKET] = config.price_buckets + 1
     return sizes
+
+
+# --- Outside TFX ----------------------------------------------------------------------------
+
+
+def varlen_feature_spec(examples: Iterable[tf.train.Example]) -> dict[str, tf.io.VarLenFeature]:
+    """Every feature any example has, as VarLen (what SchemaGen infers with infer_feature_shape=False)."""
+    dtypes = {"bytes_list": tf.string, "float_list": tf.float32, "int64_list": tf.int64}
+    spec: dict[str, tf.io.VarLenFeature] = {}
+    for example in examples:
+        for name, feature in example.features.feature.items():
+            kind = feature.WhichOneof("kind")
+            if kind:
+                spec.setdefault(name, tf.io.VarLenFeature(dtypes[kind]))
+    return spec
+
+
+def analyze_catalog_files(file_pattern: str, work_dir: str, config: PreprocessingConfig) -> tft.TFTransformOutput:
+    """Analyzes raw catalog TFRecords (GZIP) with `preprocessing_fn`, as TFX's Transform would.
+
+    For benchmarks and tests that run the model without a pipeline; writes the transform
+    graph and the raw schema under `work_dir` and returns its TFTransformOutput.
+    """
+    import apache_beam as beam
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+    from tfx_bsl.public import tfxio
+
+    files = tf.io.gfile.glob(file_pattern)
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    schema = schema_utils.schema_from_feature_spec(
+        varlen_feature_spec(tf.train.Example.FromString(r.numpy()) for r in records)
+    )
+    transform_dir = os.path.join(work_dir, "transform_fn_output")
+    source = tfxio.TFExampleRecord(file_pattern, schema=schema)
+    fn = functools.partial(preprocessing_fn, custom_config=dataclasses.asdict(config))
+    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=os.path.join(work_dir, "tmp")):
+        transform_fn = (
+            (pipeline | "Read" >> source.BeamSource(), source.TensorAdapterConfig())
+            | "Analyze" >> tft_beam.AnalyzeDataset(fn)
+        )
+        _ = transform_fn | "Write" >> tft_beam.WriteTransformFn(transform_dir)
+    # TFX's Transform writes the raw schema beside the transform graph; WriteTransformFn does not.
+    metadata_io.write_metadata(
+        dataset_metadata.DatasetMetadata(schema),
+        os.path.join(transform_dir, tft.TFTransformOutput.RAW_METADATA_DIR),
+    )
+    return tft.TFTransformOutput(transform_dir)

@@ -18,6 +18,8 @@ import os
 from typing import Any, Mapping
 
 from components.session_example_gen import IngestConfig
+from model.config import ModelConfig
+from model.preprocessing import PreprocessingConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, "data", "default")
@@ -35,6 +37,12 @@ class PipelineConfig:
     # Artifacts, the MLMD sqlite file and run summaries go under here.
     output_dir: str = DEFAULT_OUTPUT_DIR
     ingest: IngestConfig = IngestConfig()
+    preprocessing: PreprocessingConfig = PreprocessingConfig(category_levels=4)
+    # The variant and its knobs (model/config.py); `{"variant": "HierSRec", ...}` in JSON.
+    model: ModelConfig = ModelConfig.preset("M2TRec", epochs=8)
+    # Caps on training and evaluation steps (0: whole epochs, early stopping decides).
+    train_steps: int = 0
+    eval_steps: int = 0
     # Passed to every Beam-based component. Empty runs DirectRunner in memory; any argument
     # makes TFX package itself for remote workers (`--runner=DataflowRunner ...` to scale out).
     beam_pipeline_args: tuple[str, ...] = ()
@@ -56,6 +64,10 @@ class PipelineConfig:
             raise ValueError(f"unknown pipeline config fields: {sorted(unknown)}")
         if "ingest" in fields:
             fields["ingest"] = IngestConfig.from_json(json.dumps(fields["ingest"]))
+        if "preprocessing" in fields:
+            fields["preprocessing"] = PreprocessingConfig(**fields["preprocessing"])
+        if "model" in fields:
+            fields["model"] = ModelConfig.from_dict(fields["model"])
         if "beam_pipeline_args" in fields:
             fields["beam_pipeline_args"] = tuple(fields["beam_pipeline_args"])
         return cls(**fields)

@@ -1,20 +1,53 @@
-"""The one pipeline definition; runners (local, Kubeflow, Airflow) differ only in how they run it."""
+"""The one pipeline definition; runners (local, Kubeflow, Airflow) differ only in how they run it.
+
+    SessionExampleGen -> StatisticsGen -> SchemaGen                 (session examples)
+                      -> catalog StatisticsGen -> SchemaGen -> Transform   (item metadata)
+    examples + catalog + transform graph -> SessionTrainer (run_fn in model/trainer.py)
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
 from typing import Optional
 
-from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
 
+from components import contract
 from components.session_example_gen import SessionExampleGen
-from tfx_pipeline.config import PipelineConfig
+from components.session_trainer import SessionTrainer
+from tfx_pipeline.config import REPO_ROOT, PipelineConfig
+
+PREPROCESSING_FN = "model.preprocessing.preprocessing_fn"
+RUN_FN = "model.trainer.run_fn"
+# Packages whose code the Transform and Trainer steps run.
+_CODE_PACKAGES = ("model", "components")
+
+
+def code_fingerprint() -> str:
+    """A hash of the model and component code.
+
+    Transform and Trainer name their functions by module path, so TFX's cache key would not
+    change when the code does; passing this in their custom_config makes it change.
+    """
+    digest = hashlib.sha256()
+    for package in _CODE_PACKAGES:
+        for root, _, files in sorted(os.walk(os.path.join(REPO_ROOT, package))):
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(root, name)
+                digest.update(os.path.relpath(path, REPO_ROOT).encode())
+                with open(path, "rb") as f:
+                    digest.update(f.read())
+    return digest.hexdigest()[:16]
 
 
 def create_pipeline(
     config: PipelineConfig,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
 ) -> tfx.dsl.Pipeline:
+    code_version = code_fingerprint()
     example_gen = SessionExampleGen(
         input_base=config.data_dir,
         clicks_pattern=config.clicks_pattern,
@@ -22,13 +55,42 @@ def create_pipeline(
         config=config.ingest,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False)
+    catalog_statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["catalog"]).with_id(
+        "CatalogStatisticsGen"
+    )
+    # Every catalog feature stays VarLen: a field may be missing for some items.
+    catalog_schema_gen = tfx.components.SchemaGen(
+        statistics=catalog_statistics_gen.outputs["statistics"], infer_feature_shape=False
+    ).with_id("CatalogSchemaGen")
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["catalog"],
+        schema=catalog_schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={**dataclasses.asdict(config.preprocessing), "code_version": code_version},
+        splits_config=tfx.proto.SplitsConfig(analyze=[contract.CATALOG_SPLIT]),
+        materialize=False,
+        disable_statistics=True,  # CatalogStatisticsGen has them
+    )
+    trainer = SessionTrainer(
+        examples=example_gen.outputs["examples"],
+        catalog=example_gen.outputs["catalog"],
+        transform_graph=transform.outputs["transform_graph"],
+        run_fn=RUN_FN,
+        train_args=tfx.proto.TrainArgs(splits=[contract.TRAIN], num_steps=config.train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=[contract.EVAL], num_steps=config.eval_steps),
+        custom_config={
+            "model": dataclasses.asdict(config.model),
+            "preprocessing": dataclasses.asdict(config.preprocessing),
+            "code_version": code_version,
+        },
     )
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen],
+        components=[
+            example_gen, statistics_gen, schema_gen, catalog_statistics_gen, catalog_schema_gen, transform, trainer,
+        ],  # fmt: skip
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_pipeline_args),

@@ -9,8 +9,11 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional
+
+import numpy as np
 
 import tensorflow_data_validation as tfdv
 from ml_metadata import metadata_store
@@ -19,13 +22,23 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.types import artifact_utils
 
 from components.session_example_gen import report as report_lib
+from model.model import TRACKED_K
+from model.trainer import HISTORY_FILE
 from tfx_pipeline.config import PipelineConfig
 
 SUMMARY_FILE = "summary.md"
 
 
-def _latest(store: metadata_store.MetadataStore, type_name: str) -> Optional[metadata_store_pb2.Artifact]:
-    artifacts = [a for a in store.get_artifacts_by_type(type_name) if a.state == metadata_store_pb2.Artifact.LIVE]
+def _latest(store: metadata_store.MetadataStore, pipeline_name: str, node_id: str, type_name: str):
+    """The newest live artifact of `type_name` that component `node_id` produced or reused."""
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
+    if context is None:
+        return None
+    type_id = store.get_artifact_type(type_name).id
+    artifacts = [
+        a for a in store.get_artifacts_by_context(context.id)
+        if a.type_id == type_id and a.state == metadata_store_pb2.Artifact.LIVE
+    ]  # fmt: skip
     return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
@@ -37,12 +50,12 @@ def summarize(config: PipelineConfig) -> str:
     store = metadata_store.MetadataStore(connection)
 
     sections = [f"# Run summary: {config.pipeline_name}", "", f"Data: `{config.data_dir}`", ""]
-    report = _latest(store, "IngestReport")
+    report = _latest(store, config.pipeline_name, "SessionExampleGen", "IngestReport")
     if report is not None:
         sections.append(report_lib.render_markdown(report_lib.read_report(report.uri)).replace("# Ingest report", "## Ingest report"))
         sections.append(f"Report: `{os.path.join(report.uri, report_lib.REPORT_MARKDOWN)}`\n")
 
-    statistics = _latest(store, "ExampleStatistics")
+    statistics = _latest(store, config.pipeline_name, "StatisticsGen", "ExampleStatistics")
     if statistics is not None:
         sections += ["## Statistics", "", "| split | examples | features |", "|---|---:|---:|"]
         for split in artifact_utils.decode_split_names(statistics.properties["split_names"].string_value):
@@ -51,7 +64,7 @@ def summarize(config: PipelineConfig) -> str:
             sections.append(f"| {split} | {stats.num_examples:,} | {len(stats.features)} |")
         sections.append("")
 
-    schema = _latest(store, "Schema")
+    schema = _latest(store, config.pipeline_name, "SchemaGen", "Schema")
     if schema is not None:
         loaded = tfdv.load_schema_text(os.path.join(schema.uri, "schema.pbtxt"))
         sections += ["## Inferred schema", "", "| feature | type | presence | values per example |", "|---|---|---:|---|"]
@@ -63,6 +76,21 @@ def summarize(config: PipelineConfig) -> str:
                 f"| {feature.presence.min_fraction:.0%} | {count} |"
             )
         sections.append("")
+    model_run = _latest(store, config.pipeline_name, "SessionTrainer", "ModelRun")
+    model = _latest(store, config.pipeline_name, "SessionTrainer", "Model")
+    if model_run is not None and model is not None:
+        with open(os.path.join(model_run.uri, HISTORY_FILE)) as f:
+            history = json.load(f)
+        best = int(np.argmax(history[f"val_hit@{TRACKED_K}"]))
+        sections += [
+            "## Model",
+            "",
+            f"{config.model.variant}: {history['epochs_run'][0]} epochs in {history['wall_s'][0]:.0f} s; best epoch {best + 1}: "
+            + ", ".join(f"eval {k[4:]} {history[k][best]:.4f}" for k in sorted(history) if k.startswith("val_") and "@" in k),
+            "",
+            f"SavedModel: `{os.path.join(model.uri, 'Format-Serving')}`",
+            "",
+        ]
     return "\n".join(sections)
 
 

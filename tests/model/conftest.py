@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import gzip
-import inspect
 import io
 import os
 from typing import Callable, Optional
@@ -36,7 +34,7 @@ from components import contract
 from components.session_example_gen.config import SECONDS_PER_DAY, IngestConfig
 from components.session_example_gen.sessionize import catalog_example, compile_id_pattern, parse_catalog_row
 from model.catalog import Catalog, load_catalog
-from model.preprocessing import PreprocessingConfig, preprocessing_fn
+from model.preprocessing import PreprocessingConfig, analyze_catalog_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_DATA = os.path.join(REPO, "data", "default")
@@ -64,15 +62,6 @@ def train_click_counts(clicks_path: str, holdout_days: float = HOLDOUT_DAYS) -> 
     return {str(item): int(n) for item, n in counts.items()}
 
 
-def with_train_clicks(item, clicks: int) -> tf.train.Example:
-    """`catalog_example(item)` with the int64 `train_clicks` feature."""
-    if "train_clicks" in inspect.signature(catalog_example).parameters:
-        return catalog_example(item, train_clicks=clicks)
-    example = catalog_example(item)
-    example.features.feature[contract.TRAIN_CLICKS].int64_list.value[:] = [clicks]
-    return example
-
-
 def raw_catalog_examples(
     catalog_path: str, train_clicks: dict[str, int], keep: Optional[Callable[[dict], dict]] = None
 ) -> list[tf.train.Example]:
@@ -96,51 +85,19 @@ def raw_catalog_examples(
         if item is None or item.item_id in seen:
             continue
         seen.add(item.item_id)
-        examples.append(with_train_clicks(item, train_clicks.get(item.item_id, 0)))
+        examples.append(catalog_example(item, train_clicks.get(item.item_id, 0)))
     return examples
-
-
-def varlen_feature_spec(examples: list[tf.train.Example]) -> dict[str, tf.io.VarLenFeature]:
-    """Every feature any example has, as VarLen (SchemaGen's infer_feature_shape=False)."""
-    dtypes = {"bytes_list": tf.string, "float_list": tf.float32, "int64_list": tf.int64}
-    spec = {}
-    for example in examples:
-        for name, feature in example.features.feature.items():
-            kind = feature.WhichOneof("kind")
-            if kind:
-                spec.setdefault(name, tf.io.VarLenFeature(dtypes[kind]))
-    return spec
 
 
 def analyze(examples: list[tf.train.Example], work_dir: str, config: PreprocessingConfig) -> TftCatalog:
     """Writes `examples` as a GZIP TFRecord, analyzes them with TFT and loads the Catalog."""
-    import apache_beam as beam
-    import tensorflow_transform as tft
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
-    from tfx_bsl.public import tfxio
-
     os.makedirs(work_dir, exist_ok=True)
     file_pattern = os.path.join(work_dir, "catalog.tfrecord.gz")
     with tf.io.TFRecordWriter(file_pattern, options="GZIP") as writer:
         for example in examples:
             writer.write(example.SerializeToString())
-
-    schema = schema_utils.schema_from_feature_spec(varlen_feature_spec(examples))
-    transform_dir = os.path.join(work_dir, "transform_fn_output")
-    source = tfxio.TFExampleRecord(file_pattern, schema=schema)
-    fn = functools.partial(preprocessing_fn, custom_config=dataclasses.asdict(config))
-    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=os.path.join(work_dir, "tmp")):
-        raw = pipeline | "Read" >> source.BeamSource()
-        transform_fn = (raw, source.TensorAdapterConfig()) | "Analyze" >> tft_beam.AnalyzeDataset(fn)
-        _ = transform_fn | "Write" >> tft_beam.WriteTransformFn(transform_dir)
-
-    # TFX's Transform writes the raw schema beside the transform_fn; WriteTransformFn does not.
-    raw_metadata_dir = os.path.join(transform_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
-    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema), raw_metadata_dir)
-    tft_output = tft.TFTransformOutput(transform_dir)
-    catalog = load_catalog(file_pattern, tft_output, config)
-    return TftCatalog(tft_output, file_pattern, config, catalog, examples, {})
+    tft_output = analyze_catalog_files(file_pattern, work_dir, config)
+    return TftCatalog(tft_output, file_pattern, config, load_catalog(file_pattern, tft_output, config), examples, {})
 
 
 @pytest.fixture(scope="session")

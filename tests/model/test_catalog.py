@@ -9,14 +9,14 @@ from components.session_example_gen.config import IngestConfig
 from components.session_example_gen.sessionize import compile_id_pattern, parse_catalog_row
 from model import features
 from model.catalog import Catalog, catalog_from_examples
-from tests.model.conftest import with_train_clicks
+from components.session_example_gen.sessionize import catalog_example
 
 
 def _new_item(item_id: str, title: str, path: str, brand: str, price: str, clicks: int = 0) -> bytes:
     fields = {contract.ITEM_ID: item_id, contract.TITLE: title, contract.CATEGORY_PATH: path,
               contract.BRAND: brand, contract.PRICE: price}  # fmt: skip
     item, _ = parse_catalog_row(fields, "", compile_id_pattern(IngestConfig()))
-    return with_train_clicks(item, clicks).SerializeToString()
+    return catalog_example(item, clicks).SerializeToString()
 
 
 def test_loaded_catalog_arrays(tft_catalog):

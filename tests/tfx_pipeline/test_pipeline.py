@@ -15,6 +15,8 @@ import tensorflow_data_validation as tfdv
 from components import contract
 from components.session_example_gen import IngestConfig
 from components.session_example_gen import report as report_lib
+from model import export
+from model.config import ModelConfig
 from tfx_pipeline.config import DEFAULT_DATA_DIR, PipelineConfig
 from tfx_pipeline.runners import local
 
@@ -30,9 +32,14 @@ def _count(pattern: str) -> int:
     return sum(1 for _ in tf.data.TFRecordDataset(glob.glob(pattern), compression_type="GZIP"))
 
 
+# A small model and a few steps: this checks the wiring, benchmarks/ measure quality.
+QUICK_MODEL = ModelConfig.preset("M2TRec", num_layers=1, num_heads=2, item_dim=32, ff_dim=64, epochs=1)
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    config = PipelineConfig(output_dir=str(tmp_path_factory.mktemp("run")))
+    config = PipelineConfig(output_dir=str(tmp_path_factory.mktemp("run")), model=QUICK_MODEL, train_steps=30,
+                            eval_steps=10)  # fmt: skip
     summary = local.run(config)
     return config, summary
 
@@ -80,6 +87,17 @@ def test_catalog_and_schema(finished_run):
     }  # fmt: skip
     assert os.path.exists(os.path.join(config.output_dir, "summary.md"))
     assert "## Inferred schema" in summary
+
+
+def test_trainer_exports_a_servable_model(finished_run):
+    config, summary = finished_run
+    model_dir = os.path.join(_output(config, "SessionTrainer", "model"), "Format-Serving")
+    loaded = tf.saved_model.load(model_dir)
+    assert set(loaded.signatures) == {export.SERVING_DEFAULT, export.FROM_METADATA, export.TRANSFORM_FEATURES}
+    # The catalog the model holds is the ingested one: any of its items can be asked about.
+    out = loaded.signatures[export.SERVING_DEFAULT](item_ids=tf.constant([["100000", "100001"]]))
+    assert out[export.TOP_K_IDS].shape == (1, QUICK_MODEL.top_k)
+    assert "## Model" in summary and "M2TRec" in summary
 
 
 def test_too_many_bad_rows_fails_the_run_with_the_reason(tmp_path):
