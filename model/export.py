@@ -46,6 +46,18 @@ TOP_K_IDS = "top_k_ids"
 TOP_K_SCORES = "top_k_scores"
 UNKNOWN_ITEMS = "unknown_items"
 UNKNOWN_CATEGORY = b"<unknown>"
+# transform_features' label and slice keys (see its docstring).
+TARGET_TRAIN_CLICKS = "target_train_clicks"
+TAIL_SESSION = "tail_session"
+COLD_START_TARGET = "cold_start_target"
+SESSION_LENGTH = "session_length"
+TAIL_CLICKS = 10  # M2TRec: tail items have fewer than 10 occurrences in training
+# Prefix length -> bucket name: lower bounds and names.
+SESSION_LENGTH_BUCKETS = ([1, 2, 3, 5, 10], [b"1", b"2", b"3-4", b"5-9", b"10+"])
+
+
+def target_category(level: int) -> str:
+    return f"target_category_l{level}"
 
 
 def top_categories(level: int) -> str:
@@ -86,14 +98,16 @@ class RecommenderModule(tf.Module):
         self.item_vectors = tf.Variable(np.asarray(model.encode_items()), trainable=False, name="item_vectors")
         self.item_ids = tf.Variable(catalog.item_ids.astype(object).astype(bytes), trainable=False, name="item_ids")
         self.table = item_table(catalog.item_ids)
-        self.category_names = []
-        if model.category_heads is not None:
-            for level in range(1, catalog.category_levels + 1):
-                vocabulary = tft_output.vocabulary_by_name(features.vocabulary_name(features.category_level(level)))
-                self.category_names.append(
-                    tf.Variable(np.array([*vocabulary, UNKNOWN_CATEGORY], dtype=object).astype(bytes), trainable=False)
-                )
-        self.item_leaf_category = tf.constant(catalog.features[features.category_level(catalog.category_levels)])
+        # Category names per level (vocabulary + OOV), for outputs and the Evaluator's labels.
+        self.category_names = [
+            tf.Variable(np.array([*tft_output.vocabulary_by_name(features.vocabulary_name(features.category_level(level))),
+                                  UNKNOWN_CATEGORY], dtype=object).astype(bytes), trainable=False)  # fmt: skip
+            for level in range(1, catalog.category_levels + 1)
+        ]
+        self.item_categories = tf.constant(
+            np.stack([catalog.features[features.category_level(k)] for k in range(1, catalog.category_levels + 1)], 1)
+        )
+        self.item_train_clicks = tf.constant(catalog.features[features.TRAIN_CLICKS])
 
     @property
     def model(self) -> Any:
@@ -106,7 +120,8 @@ class RecommenderModule(tf.Module):
         if self.config.candidate_categories and category_logits:
             # HierSRec's candidate set: only items in the top-N predicted leaf categories.
             leaf = tf.math.top_k(category_logits[-1], k=self.config.candidate_categories).indices
-            allowed = tf.reduce_any(self.item_leaf_category[None, :, None] == tf.cast(leaf[:, None, :], tf.int32), -1)
+            item_leaf = self.item_categories[:, -1]
+            allowed = tf.reduce_any(item_leaf[None, :, None] == tf.cast(leaf[:, None, :], tf.int32), -1)
             scores = tf.where(allowed, scores, tf.fill(tf.shape(scores), tf.float32.min))
         top = tf.math.top_k(scores, k=tf.minimum(self.config.top_k, tf.shape(scores)[1]))
         outputs = {TOP_K_IDS: tf.gather(self.item_ids, top.indices), TOP_K_SCORES: top.values, UNKNOWN_ITEMS: unknown}
@@ -180,12 +195,43 @@ class RecommenderModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES)], autograph=False)
     def transform_features(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Session examples -> serving_default's input, the label, and the Evaluator's slice keys.
+
+        Slices come from the catalog's training clicks, so they match the model's training
+        data: `tail_session` (an item of the session, target included, has fewer than
+        TAIL_CLICKS training clicks; M2TRec's "sparse" sessions), `cold_start_target` (the
+        target was never clicked in training) and `session_length` (a bucket of the prefix's
+        length). `target_category_l{n}` is the target's category at level n.
+        """
         parsed = tf.io.parse_example(examples, {
             contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
             contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
+            contract.PREFIX_LENGTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
         })  # fmt: skip
         prefix = parsed[contract.PREFIX_ITEM_IDS][:, -self.config.max_prefix_length :]
-        return {ITEM_IDS: prefix.to_tensor(default_value=""), contract.TARGET_ITEM_ID: parsed[contract.TARGET_ITEM_ID]}
+        target_row = self.table.lookup(parsed[contract.TARGET_ITEM_ID])
+        target_clicks = tf.where(target_row >= 0, tf.gather(self.item_train_clicks, tf.maximum(target_row, 0)), 0)
+        prefix_rows = prefix.with_flat_values(self.table.lookup(prefix.flat_values))
+        prefix_clicks = tf.where(prefix_rows.flat_values >= 0,
+                                 tf.gather(self.item_train_clicks, tf.maximum(prefix_rows.flat_values, 0)), 0)  # fmt: skip
+        session_min = tf.minimum(tf.reduce_min(prefix.with_flat_values(prefix_clicks), axis=1, keepdims=False), target_clicks)
+        length = tf.maximum(parsed[contract.PREFIX_LENGTH], tf.cast(prefix.row_lengths(), tf.int64))
+        outputs = {
+            ITEM_IDS: prefix.to_tensor(default_value=""),
+            contract.TARGET_ITEM_ID: parsed[contract.TARGET_ITEM_ID],
+            TARGET_TRAIN_CLICKS: tf.cast(target_clicks, tf.int64),
+            TAIL_SESSION: tf.cast(session_min < TAIL_CLICKS, tf.int64),
+            COLD_START_TARGET: tf.cast(target_clicks == 0, tf.int64),
+            # The bucket is the number of lower bounds the length reaches, minus one.
+            SESSION_LENGTH: tf.gather(
+                tf.constant(SESSION_LENGTH_BUCKETS[1]),
+                tf.reduce_sum(tf.cast(length[:, None] >= tf.constant(SESSION_LENGTH_BUCKETS[0], tf.int64), tf.int32), 1) - 1,
+            ),
+        }
+        for level, names in enumerate(self.category_names, start=1):
+            category = tf.gather(self.item_categories[:, level - 1], tf.maximum(target_row, 0))
+            outputs[target_category(level)] = tf.where(target_row >= 0, tf.gather(names, category), UNKNOWN_CATEGORY)
+        return outputs
 
 
 def export_serving_model(model: Any, catalog: Catalog, tft_output: tft.TFTransformOutput, setup: Any,

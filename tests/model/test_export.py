@@ -165,14 +165,35 @@ def test_recommend_from_metadata_matches_serving_by_id(exported, ingested):
     assert np.isfinite(out[export.TOP_K_SCORES].numpy()).all()
 
 
-def test_transform_features_feeds_serving_default(exported, ingested):
+def test_transform_features_feeds_serving_default_and_gives_slices(exported, ingested):
     loaded = tf.saved_model.load(exported.export_dir)
-    records = [r.numpy() for r in tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(6)]
+    records = [r.numpy() for r in tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(200)]
     transformed = loaded.signatures[export.TRANSFORM_FEATURES](examples=tf.constant(records))
-    assert set(transformed) == {export.ITEM_IDS, contract.TARGET_ITEM_ID}
+    levels = range(1, exported.catalog.category_levels + 1)
+    assert set(transformed) == {
+        export.ITEM_IDS, contract.TARGET_ITEM_ID, export.TARGET_TRAIN_CLICKS, export.TAIL_SESSION,
+        export.COLD_START_TARGET, export.SESSION_LENGTH, *(export.target_category(k) for k in levels),
+    }  # fmt: skip
     direct = _serve(exported.export_dir, exported.sessions)
-    via = loaded.signatures["serving_default"](item_ids=transformed[export.ITEM_IDS])
+    via = loaded.signatures["serving_default"](item_ids=transformed[export.ITEM_IDS][:6])
     assert via[export.TOP_K_IDS].numpy().tolist() == direct[export.TOP_K_IDS].numpy().tolist()
+
+    # Slices agree with the catalog's training clicks, computed here in NumPy.
+    catalog = exported.catalog
+    clicks = catalog.features[features.TRAIN_CLICKS]
+    examples = [tf.train.Example.FromString(r) for r in records]
+    targets = [e.features.feature[contract.TARGET_ITEM_ID].bytes_list.value[0].decode() for e in examples]
+    prefixes = [[v.decode() for v in e.features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value] for e in examples]
+    target_clicks = clicks[catalog.row_of(targets)]
+    tail = [min([target_clicks[i], *clicks[catalog.row_of(p)]]) < export.TAIL_CLICKS for i, p in enumerate(prefixes)]
+    assert transformed[export.TARGET_TRAIN_CLICKS].numpy().tolist() == target_clicks.tolist()
+    assert transformed[export.TAIL_SESSION].numpy().astype(bool).tolist() == tail
+    assert transformed[export.COLD_START_TARGET].numpy().tolist() == (target_clicks == 0).astype(int).tolist()
+    assert set(transformed[export.SESSION_LENGTH].numpy()) <= set(export.SESSION_LENGTH_BUCKETS[1])
+    lengths = {len(p): b for p, b in zip(prefixes, transformed[export.SESSION_LENGTH].numpy())}
+    assert lengths.get(1, b"1") == b"1" and lengths.get(3, b"3-4") == b"3-4" and lengths.get(12, b"10+") == b"10+"
+    leaf = transformed[export.target_category(exported.catalog.category_levels)].numpy()
+    assert all(name.count(b" > ") >= 2 for name in leaf)  # leaves of the 3-4 level tree
 
 
 def test_graph_holds_only_tf_and_tensorflow_text_ops(exported):
