@@ -11,8 +11,9 @@ Signatures (dense inputs and outputs; `K` = ModelConfig.top_k, padding is the em
   `category_paths` as `A > B > C`, `brands`, `prices` (< 0 when unknown) and optionally
   `item_ids`), so a session of items the model never saw gets recommendations. The raw
   metadata goes through the same Transform graph as in training.
+- `serve_examples`: serving_default for serialized session tf.Examples (what TFMA feeds).
 - `transform_features`: serialized session tf.Examples -> `item_ids` (as serving_default
-  takes them) and `target_item_id`, for the Evaluator.
+  takes them), the label `target_item_id` and the Evaluator's slice keys.
 
 The catalog's item vectors are computed here, at export, from the catalog given (which
 may hold items added after training), and held in the graph. Only TF and tensorflow-text
@@ -35,6 +36,7 @@ from model.inputs import PADDING, item_table, prefix_rows
 SERVING_DEFAULT = "serving_default"
 FROM_METADATA = "recommend_from_metadata"
 TRANSFORM_FEATURES = "transform_features"
+SERVE_EXAMPLES = "serve_examples"
 # Signature input and output names.
 ITEM_IDS = "item_ids"
 TITLES = "titles"
@@ -193,6 +195,20 @@ class RecommenderModule(tf.Module):
         }
         return {name: value for name, value in raw.items() if name in self.raw_feature_spec}
 
+    def _parse_sessions(self, examples: tf.Tensor) -> tuple[tf.RaggedTensor, dict[str, tf.Tensor]]:
+        parsed = tf.io.parse_example(examples, {
+            contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
+            contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
+            contract.PREFIX_LENGTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+        })  # fmt: skip
+        return parsed[contract.PREFIX_ITEM_IDS][:, -self.config.max_prefix_length :], parsed
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES)], autograph=False)
+    def serve_examples(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        """serving_default for serialized session tf.Examples (what TFMA feeds a model)."""
+        prefix, _ = self._parse_sessions(examples)
+        return self.serve(prefix.to_tensor(default_value=""))
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES)], autograph=False)
     def transform_features(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
         """Session examples -> serving_default's input, the label, and the Evaluator's slice keys.
@@ -203,12 +219,7 @@ class RecommenderModule(tf.Module):
         target was never clicked in training) and `session_length` (a bucket of the prefix's
         length). `target_category_l{n}` is the target's category at level n.
         """
-        parsed = tf.io.parse_example(examples, {
-            contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
-            contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
-            contract.PREFIX_LENGTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-        })  # fmt: skip
-        prefix = parsed[contract.PREFIX_ITEM_IDS][:, -self.config.max_prefix_length :]
+        prefix, parsed = self._parse_sessions(examples)
         target_row = self.table.lookup(parsed[contract.TARGET_ITEM_ID])
         target_clicks = tf.where(target_row >= 0, tf.gather(self.item_train_clicks, tf.maximum(target_row, 0)), 0)
         prefix_rows = prefix.with_flat_values(self.table.lookup(prefix.flat_values))
@@ -242,6 +253,7 @@ def export_serving_model(model: Any, catalog: Catalog, tft_output: tft.TFTransfo
         SERVING_DEFAULT: module.serve.get_concrete_function(),
         FROM_METADATA: module.serve_metadata.get_concrete_function(),
         TRANSFORM_FEATURES: module.transform_features.get_concrete_function(),
+        SERVE_EXAMPLES: module.serve_examples.get_concrete_function(),
     }
     tf.saved_model.save(module, export_dir, signatures=signatures)
     return module

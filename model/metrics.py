@@ -32,16 +32,22 @@ def rank_in_top_k(top_k_ids: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.where(hits.any(axis=1), hits.argmax(axis=1), top_k_ids.shape[1])
 
 
-def ranking_metrics(ranks: np.ndarray, ks: Iterable[int] = (5, 10, 20)) -> dict[str, float]:
-    """Mean HIT@K, MRR@K and NDCG@K over examples, as fractions (not percent)."""
+def ranking_sums(ranks: np.ndarray, ks: Iterable[int] = (5, 10, 20)) -> dict[str, float]:
+    """Sums of HIT@K, MRR@K and NDCG@K over examples (TFMA combines sums across workers)."""
     ranks = np.asarray(ranks)
     result = {}
     for k in ks:
         hit = ranks < k
-        result[f"hit@{k}"] = float(hit.mean()) if ranks.size else 0.0
-        result[f"mrr@{k}"] = float(np.where(hit, 1.0 / (ranks + 1), 0.0).mean()) if ranks.size else 0.0
-        result[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean()) if ranks.size else 0.0
+        result[f"hit@{k}"] = float(hit.sum())
+        result[f"mrr@{k}"] = float(np.where(hit, 1.0 / (ranks + 1), 0.0).sum())
+        result[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).sum())
     return result
+
+
+def ranking_metrics(ranks: np.ndarray, ks: Iterable[int] = (5, 10, 20)) -> dict[str, float]:
+    """Mean HIT@K, MRR@K and NDCG@K over examples, as fractions (not percent)."""
+    count = max(np.asarray(ranks).size, 1)
+    return {name: total / count for name, total in ranking_sums(ranks, ks).items()}
 
 
 @keras.saving.register_keras_serializable(package="session_recommender")

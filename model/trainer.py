@@ -17,9 +17,11 @@ import time
 from typing import Any, Optional
 
 import keras
+import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
+from components import contract
 from components.session_trainer import CATALOG_FILES
 from model import export
 from model.catalog import Catalog, load_catalog
@@ -27,8 +29,10 @@ from model.config import ModelConfig
 from model.inputs import session_dataset
 from model.model import TRACKED_K, SessionRecommender, build_model
 from model.preprocessing import PreprocessingConfig
+from serving.warmup import write_warmup_requests
 
 HISTORY_FILE = "history.json"
+WARMUP_REQUESTS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +49,6 @@ class TrainingSetup:
 
 def use_accelerator_settings() -> bool:
     """Mixed precision (and XLA, in build_model) when a GPU is present; CPU stays float32."""
-    import tensorflow as tf
-
     if keras.backend.backend() == "tensorflow" and tf.config.list_physical_devices("GPU"):
         keras.mixed_precision.set_global_policy("mixed_float16")
         return True
@@ -111,5 +113,22 @@ def run_fn(fn_args: Any) -> None:
     )  # fmt: skip
     logging.info("Best eval %s", {k: max(v) for k, v in history.items() if k.startswith("val_") and "@" in k})
     export.export_serving_model(model, catalog, tft_output, setup, fn_args.serving_model_dir)
+    # TF Serving (and serving/server.py) replay these at load, so the first user request is fast.
+    write_warmup_requests(
+        fn_args.serving_model_dir,
+        fn_args.custom_config.get("serving_model_name", "session_recommender"),
+        warmup_sessions(fn_args.eval_files, WARMUP_REQUESTS),
+    )
     logging.info("Exported %s to %s", setup.model.variant, fn_args.serving_model_dir)
+
+
+def warmup_sessions(file_pattern: Any, count: int) -> list[list[str]]:
+    """The prefixes of the first `count` session examples, as id lists."""
+    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
+    files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
+    return [
+        [v.decode() for v in tf.train.Example.FromString(r.numpy()).features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value]
+        for r in records
+    ]
 

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from components.session_example_gen import IngestConfig
 from model.config import ModelConfig
+from model.evaluation import EvaluationConfig
 from model.preprocessing import PreprocessingConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,10 +44,21 @@ class PipelineConfig:
     # Caps on training and evaluation steps (0: whole epochs, early stopping decides).
     train_steps: int = 0
     eval_steps: int = 0
+    # The Evaluator's gates: absolute floors and no regression against the last blessed model.
+    evaluation: EvaluationConfig = EvaluationConfig()
+    # Blessed models are pushed to `<serving_dir>/<serving_model_name>/<version>/` (TF Serving's
+    # layout); an empty serving_dir means `<output_dir>/serving`.
+    serving_model_name: str = "session_recommender"
+    serving_dir: str = ""
     # Passed to every Beam-based component. Empty runs DirectRunner in memory; any argument
     # makes TFX package itself for remote workers (`--runner=DataflowRunner ...` to scale out).
     beam_pipeline_args: tuple[str, ...] = ()
     enable_cache: bool = True
+
+    @property
+    def serving_base(self) -> str:
+        """The directory a model server watches: versions appear under it."""
+        return os.path.join(self.serving_dir or os.path.join(self.output_dir, "serving"), self.serving_model_name)
 
     @property
     def pipeline_root(self) -> str:
@@ -68,6 +80,11 @@ class PipelineConfig:
             fields["preprocessing"] = PreprocessingConfig(**fields["preprocessing"])
         if "model" in fields:
             fields["model"] = ModelConfig.from_dict(fields["model"])
+        if "evaluation" in fields:
+            evaluation = dict(fields["evaluation"])
+            if "ks" in evaluation:
+                evaluation["ks"] = tuple(evaluation["ks"])
+            fields["evaluation"] = EvaluationConfig(**evaluation)
         if "beam_pipeline_args" in fields:
             fields["beam_pipeline_args"] = tuple(fields["beam_pipeline_args"])
         return cls(**fields)

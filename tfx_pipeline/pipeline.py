@@ -3,6 +3,7 @@
     SessionExampleGen -> StatisticsGen -> SchemaGen                 (session examples)
                       -> catalog StatisticsGen -> SchemaGen -> Transform   (item metadata)
     examples + catalog + transform graph -> SessionTrainer (run_fn in model/trainer.py)
+    model + test split + last blessed model -> Evaluator (TFMA, gates) -> AtomicPusher
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components import contract
+from components.atomic_pusher import AtomicPusher
 from components.session_example_gen import SessionExampleGen
 from components.session_trainer import SessionTrainer
+from model.evaluation import eval_config
 from tfx_pipeline.config import REPO_ROOT, PipelineConfig
 
 PREPROCESSING_FN = "model.preprocessing.preprocessing_fn"
@@ -83,13 +86,35 @@ def create_pipeline(
             "model": dataclasses.asdict(config.model),
             "preprocessing": dataclasses.asdict(config.preprocessing),
             "code_version": code_version,
+            "serving_model_name": config.serving_model_name,
         },
+    )
+    # The last blessed model is the baseline: a candidate may not be worse.
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModelResolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        example_splits=[config.evaluation.split],
+        eval_config=eval_config(config.evaluation, config.preprocessing.category_levels, config.model.top_categories),
+    )
+    pusher = AtomicPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_base)
+        ),
     )
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[
             example_gen, statistics_gen, schema_gen, catalog_statistics_gen, catalog_schema_gen, transform, trainer,
+            baseline, evaluator, pusher,
         ],  # fmt: skip
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,

@@ -29,8 +29,10 @@ from tfx_pipeline.config import PipelineConfig
 SUMMARY_FILE = "summary.md"
 
 
-def _latest(store: metadata_store.MetadataStore, pipeline_name: str, node_id: str, type_name: str):
-    """The newest live artifact of `type_name` that component `node_id` produced or reused."""
+def _latest(store: metadata_store.MetadataStore, pipeline_name: str, node_id: str, type_name: str,
+            split: Optional[str] = None):  # fmt: skip
+    """The newest live artifact of `type_name` that component `node_id` produced or reused
+    (with `split` among its splits, where a component outputs several Examples)."""
     context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
     if context is None:
         return None
@@ -38,16 +40,27 @@ def _latest(store: metadata_store.MetadataStore, pipeline_name: str, node_id: st
     artifacts = [
         a for a in store.get_artifacts_by_context(context.id)
         if a.type_id == type_id and a.state == metadata_store_pb2.Artifact.LIVE
+        and (split is None or split in artifact_utils.decode_split_names(a.properties["split_names"].string_value))
     ]  # fmt: skip
     return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
-def summarize(config: PipelineConfig) -> str:
-    """Markdown summary of the newest run's artifacts."""
+def open_store(config: PipelineConfig) -> metadata_store.MetadataStore:
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = config.metadata_path
     connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(connection)
+    return metadata_store.MetadataStore(connection)
+
+
+def latest_uri(config: PipelineConfig, node_id: str, type_name: str, split: Optional[str] = None) -> Optional[str]:
+    """Where the newest `type_name` artifact of component `node_id` is, if any."""
+    artifact = _latest(open_store(config), config.pipeline_name, node_id, type_name, split)
+    return artifact.uri if artifact is not None else None
+
+
+def summarize(config: PipelineConfig) -> str:
+    """Markdown summary of the newest run's artifacts."""
+    store = open_store(config)
 
     sections = [f"# Run summary: {config.pipeline_name}", "", f"Data: `{config.data_dir}`", ""]
     report = _latest(store, config.pipeline_name, "SessionExampleGen", "IngestReport")
@@ -91,7 +104,45 @@ def summarize(config: PipelineConfig) -> str:
             f"SavedModel: `{os.path.join(model.uri, 'Format-Serving')}`",
             "",
         ]
+    sections += _evaluation_section(store, config)
     return "\n".join(sections)
+
+
+_SHOWN = ("example_count", "hit@5", "hit@20", "mrr@20", "ndcg@20")
+
+
+def _evaluation_section(store: metadata_store.MetadataStore, config: PipelineConfig) -> list[str]:
+    """The Evaluator's metrics per slice, the gate's verdict and what was pushed."""
+    import tensorflow_model_analysis as tfma
+
+    evaluation = _latest(store, config.pipeline_name, "Evaluator", "ModelEvaluation")
+    blessing = _latest(store, config.pipeline_name, "Evaluator", "ModelBlessing")
+    if evaluation is None or blessing is None:
+        return []
+    lines = [f"## Evaluation ({config.evaluation.split} split)", "", "| slice | " + " | ".join(_SHOWN) + " |",
+             "|---|" + "---:|" * len(_SHOWN)]  # fmt: skip
+    result = tfma.load_eval_result(evaluation.uri)
+    for slice_key, metrics in sorted(result.slicing_metrics, key=lambda item: str(item[0])):
+        values = metrics.get("", {}).get("", {})
+        name = ", ".join(f"{k}={v}" for k, v in slice_key) or "overall"
+        cells = [f"{values[m].get('doubleValue', 0):,.0f}" if m == "example_count" else f"{values[m].get('doubleValue', 0):.4f}"
+                 for m in _SHOWN if m in values]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    validation = tfma.load_validation_result(evaluation.uri)
+    blessed = blessing.custom_properties["blessed"].int_value == 1
+    lines += ["", f"Gate: **{'BLESSED' if blessed else 'NOT BLESSED'}**"]
+    for per_slice in validation.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            change = " (change vs. the last blessed model)" if failure.metric_key.is_diff else ""
+            lines.append(f"- failed: {failure.metric_key.name}{change} = {failure.metric_value.double_value.value:.4f}: "
+                         f"{failure.message.strip()}")  # fmt: skip
+    pushed = _latest(store, config.pipeline_name, "AtomicPusher", "PushedModel")
+    if pushed is not None and pushed.custom_properties["pushed"].int_value == 1:
+        lines.append(f"Pushed version {pushed.custom_properties['pushed_version'].string_value} to "
+                     f"`{pushed.custom_properties['pushed_destination'].string_value}`")  # fmt: skip
+    else:
+        lines.append("Not pushed: the serving directory keeps the last blessed model.")
+    return lines + [""]
 
 
 def write_summary(config: PipelineConfig) -> str:

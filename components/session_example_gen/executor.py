@@ -122,26 +122,24 @@ def _ReadTable(pipeline, pattern: str, required: tuple[str, ...], line_splittabl
     return {"main": parsed.main, _MALFORMED: parsed[_MALFORMED]}
 
 
-class _ParseClicks(beam.DoFn):
+class _ParseRows(beam.DoFn):
+    """Holds the config and, per worker, its compiled id pattern."""
+
     def __init__(self, config: IngestConfig):
         self._config = config
 
     def setup(self) -> None:
         self._id_pattern = core.compile_id_pattern(self._config)
 
+
+class _ParseClicks(_ParseRows):
     def process(self, element) -> Iterator[Any]:
         fields, row = element
         result = core.parse_click(fields, row, self._config, self._id_pattern)
         yield beam.pvalue.TaggedOutput("skip", result) if isinstance(result, core.Skip) else result
 
 
-class _ParseCatalog(beam.DoFn):
-    def __init__(self, config: IngestConfig):
-        self._config = config
-
-    def setup(self) -> None:
-        self._id_pattern = core.compile_id_pattern(self._config)
-
+class _ParseCatalog(_ParseRows):
     def process(self, element) -> Iterator[Any]:
         fields, row = element
         item, skips = core.parse_catalog_row(fields, row, self._id_pattern)

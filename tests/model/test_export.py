@@ -17,44 +17,8 @@ from components import contract
 from components.session_example_gen.sessionize import CatalogItem, catalog_example
 from model import export, features
 from model.catalog import catalog_from_examples
-from model.config import ModelConfig
 from model.inputs import item_table, prefix_rows
-from model.trainer import TrainingSetup, train
-from tests.model.test_training import SMALL
-
-NEW_ITEM = "new-item-1"
-
-
-@dataclasses.dataclass
-class Exported:
-    model: object
-    catalog: object
-    tft_output: object
-    setup: TrainingSetup
-    export_dir: str
-    sessions: list[list[str]]
-
-
-def _pad(sessions: list[list[str]]) -> np.ndarray:
-    width = max(len(s) for s in sessions)
-    return np.array([s + [""] * (width - len(s)) for s in sessions], dtype=object)
-
-
-@pytest.fixture(scope="module")
-def exported(ingested, ingested_catalog, tmp_path_factory) -> Exported:
-    catalog = ingested_catalog.catalog
-    config = ModelConfig.preset("M2TRec", **SMALL, epochs=1, top_k=20)
-    run_dir = tmp_path_factory.mktemp("run")
-    model, _ = train(config, catalog, ingested.split_files["train"], ingested.split_files["eval"], str(run_dir),
-                     train_steps=60, verbose=0)  # fmt: skip
-    setup = TrainingSetup(config, ingested_catalog.config)
-    export_dir = str(tmp_path_factory.mktemp("export") / "1")
-    export.export_serving_model(model, catalog, ingested_catalog.tft_output, setup, export_dir)
-    records = tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(6)
-    sessions = [[v.decode() for v in tf.train.Example.FromString(r.numpy()).features.feature[
-        contract.PREFIX_ITEM_IDS].bytes_list.value] for r in records]  # fmt: skip
-    return Exported(model, catalog, ingested_catalog.tft_output, setup, export_dir, sessions)
-
+from tests.conftest import NEW_ITEM, pad as _pad
 
 def _keras_top_k(model, catalog, sessions, k):
     rows, _ = prefix_rows(tf.ragged.constant(sessions), item_table(catalog.item_ids), model.model_config.max_prefix_length)

@@ -11,7 +11,7 @@ import pytest
 from components import contract
 from model import features
 from model.preprocessing import PreprocessingConfig, vocabulary_sizes
-from tests.model.conftest import DEFAULT_DATA, raw_catalog_examples
+from tests.conftest import DEFAULT_DATA, raw_catalog_examples
 
 
 def _vocab(tft_catalog, feature: str) -> list[str]:

@@ -14,10 +14,8 @@ from model.config import VARIANTS, ModelConfig
 from model.inputs import session_dataset
 from model.model import build_model
 from model.trainer import HISTORY_FILE, train
+from tests.conftest import SMALL
 
-# Small enough for CI's two cores, big enough to learn something in a few steps.
-SMALL = dict(num_layers=1, num_heads=2, item_dim=32, ff_dim=64, id_dim=16, title_dim=16, category_dim=8,
-             batch_size=128, learning_rate=3e-3)  # fmt: skip
 
 
 def _loss(model, batch) -> float:

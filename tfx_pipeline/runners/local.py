@@ -5,7 +5,8 @@
     python -m tfx_pipeline.runners.local --config my_pipeline.json
 
 Prints a line as each component starts and ends, then the run summary (also written to
-`<output_dir>/summary.md`).
+`<output_dir>/summary.md`), then serves the pushed model over gRPC on loopback, asks it for
+one recommendation, prints it and stops the server (`--no-serve` skips that).
 """
 
 from __future__ import annotations
@@ -34,20 +35,21 @@ class _ProgressOnly(logging.Filter):
         return record.levelno >= logging.WARNING or bool(_PROGRESS.search(record.getMessage()))
 
 
-def parse_config(argv: list[str]) -> tuple[PipelineConfig, bool]:
+def parse_config(argv: list[str]) -> tuple[PipelineConfig, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="JSON file of PipelineConfig fields")
     parser.add_argument("--data-dir", help="directory holding the contract files")
     parser.add_argument("--output-dir", help="where artifacts, MLMD and the summary go")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--verbose", action="store_true", help="show TFX's INFO logs")
+    parser.add_argument("--no-serve", action="store_true", help="skip serving the pushed model for one recommendation")
     args = parser.parse_args(argv)
     config = PipelineConfig.from_file(args.config) if args.config else PipelineConfig()
     overrides = {"data_dir": args.data_dir, "output_dir": args.output_dir}
     config = dataclasses.replace(config, **{k: os.path.abspath(v) for k, v in overrides.items() if v})
     if args.no_cache:
         config = dataclasses.replace(config, enable_cache=False)
-    return config, args.verbose
+    return config, args.verbose, not args.no_serve
 
 
 def run(config: PipelineConfig) -> str:
@@ -62,7 +64,7 @@ def run(config: PipelineConfig) -> str:
 
 
 def main(argv: list[str]) -> None:
-    config, verbose = parse_config(argv)
+    config, verbose, serve = parse_config(argv)
     absl_logging.set_verbosity(absl_logging.INFO)
     if not verbose:
         # TFX configures the root logger's handlers, so filter wherever records are printed.
@@ -72,6 +74,10 @@ def main(argv: list[str]) -> None:
         # vocabulary, where it is not a no-op; its other warnings are table-init notes.
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
     print(run(config))
+    if serve:
+        from tfx_pipeline.demo import serve_and_recommend
+
+        print(serve_and_recommend(config))
 
 
 if __name__ == "__main__":

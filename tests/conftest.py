@@ -1,4 +1,4 @@
-"""Fixtures for model tests: the shipped default catalog, analyzed by TFT, as a Catalog.
+"""Shared fixtures (model, serving and evaluation tests): the shipped default catalog, analyzed by TFT, as a Catalog.
 
 `tft_catalog` (session-scoped) is what model tests should use: it runs the real
 `preprocessing_fn` through `tft_beam.AnalyzeDataset` (Beam DirectRunner, in process) over
@@ -26,6 +26,7 @@ import io
 import os
 from typing import Callable, Optional
 
+import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
@@ -33,10 +34,13 @@ import tensorflow as tf
 from components import contract
 from components.session_example_gen.config import SECONDS_PER_DAY, IngestConfig
 from components.session_example_gen.sessionize import catalog_example, compile_id_pattern, parse_catalog_row
+from model import export
 from model.catalog import Catalog, load_catalog
+from model.config import ModelConfig
+from model.trainer import TrainingSetup, train
 from model.preprocessing import PreprocessingConfig, analyze_catalog_files
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(REPO, "data", "default")
 HOLDOUT_DAYS = 14  # eval + test days of the default time split: clicks after this are not train
 
@@ -159,3 +163,44 @@ def ingested(tmp_path_factory) -> Ingested:
 def ingested_catalog(analyze_catalog, ingested) -> TftCatalog:
     """The ExampleGen's catalog through the real preprocessing_fn (4 category levels)."""
     return analyze_catalog(ingested.catalog_examples, PreprocessingConfig(category_levels=4), name="ingested")
+
+
+NEW_ITEM = "new-item-1"
+# Small enough for CI's two cores, big enough to learn something in a few steps.
+SMALL = dict(num_layers=1, num_heads=2, item_dim=32, ff_dim=64, id_dim=16, title_dim=16, category_dim=8,
+             batch_size=128, learning_rate=3e-3)  # fmt: skip
+
+
+@dataclasses.dataclass
+class Exported:
+    model: object
+    catalog: object
+    tft_output: object
+    setup: TrainingSetup
+    export_dir: str
+    sessions: list[list[str]]
+
+
+def pad(sessions: list[list[str]]) -> np.ndarray:
+    """Sessions of ids as one `[batch, length]` array, padded with "" (serving_default's input)."""
+    width = max(len(s) for s in sessions)
+    return np.array([s + [""] * (width - len(s)) for s in sessions], dtype=object)
+
+
+@pytest.fixture(scope="session")
+def exported(ingested, ingested_catalog, tmp_path_factory) -> Exported:
+    """A small M2TRec trained for a few steps and exported as version 1 (shared by model and serving tests)."""
+    catalog = ingested_catalog.catalog
+    config = ModelConfig.preset("M2TRec", **SMALL, epochs=1, top_k=20)
+    run_dir = tmp_path_factory.mktemp("run")
+    model, _ = train(config, catalog, ingested.split_files["train"], ingested.split_files["eval"], str(run_dir),
+                     train_steps=60, verbose=0)  # fmt: skip
+    setup = TrainingSetup(config, ingested_catalog.config)
+    export_dir = str(tmp_path_factory.mktemp("export") / "1")
+    export.export_serving_model(model, catalog, ingested_catalog.tft_output, setup, export_dir)
+    records = tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(6)
+    sessions = [[v.decode() for v in tf.train.Example.FromString(r.numpy()).features.feature[
+        contract.PREFIX_ITEM_IDS].bytes_list.value] for r in records]  # fmt: skip
+    return Exported(model, catalog, ingested_catalog.tft_output, setup, export_dir, sessions)
+
+

@@ -1,0 +1,183 @@
+"""Predict latency and throughput over loopback, for a model over the full Diginetica catalog.
+
+    .venv/bin/python -m benchmarks.serving      # writes benchmarks/results/serving.json
+
+The M2TRec_hybrid model of benchmarks/train.py over all 43,097 Diginetica items (weights
+as initialized: latency does not depend on them) is exported with warm-up requests and
+served by `python -m serving.cli serve` in its own process. A load generator in another
+process runs 1, 4 and 16 concurrent clients, each sending real test sessions (batch 1)
+one after another through TF Serving's Predict stub, for `--seconds` per client count,
+with micro-batching off and on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+CLIENTS = (1, 4, 16)
+MODEL_NAME = "diginetica"
+
+
+def _export(work_dir: str) -> tuple[str, list[list[str]]]:
+    """The model as `<base>/<MODEL_NAME>/1` with warm-up requests, and test sessions to send."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from benchmarks.train import DATASETS, prepare
+    from components import contract
+    from model import export
+    from model.catalog import load_catalog
+    from model.config import ModelConfig
+    from model.model import build_model
+    from model.trainer import TrainingSetup
+    from serving.warmup import write_warmup_requests
+    from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
+
+    dataset = DATASETS["diginetica"]
+    prepared = prepare("diginetica", os.path.join(DEFAULT_OUTPUT_DIR, "benchmarks", "diginetica"))
+    catalog = load_catalog(prepared["catalog_files"], tft.TFTransformOutput(prepared["transform_dir"]), dataset.preprocessing)
+    config = ModelConfig.preset("M2TRec_hybrid", **dataset.model_overrides, item_dim=64, id_dim=64, num_layers=1,
+                                num_heads=2, ff_dim=128, pooling="attention", cosine_scores=True, temperature=0.08)  # fmt: skip
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    version_dir = os.path.join(work_dir, MODEL_NAME, "1")
+    export.export_serving_model(model, catalog, tft.TFTransformOutput(prepared["transform_dir"]),
+                                TrainingSetup(config, dataset.preprocessing), version_dir)  # fmt: skip
+    records = tf.data.TFRecordDataset(tf.io.gfile.glob(prepared["splits"][contract.TEST]), compression_type="GZIP")
+    sessions = [
+        [v.decode() for v in tf.train.Example.FromString(r.numpy()).features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value]
+        for r in records.take(500)
+    ]
+    write_warmup_requests(version_dir, MODEL_NAME, sessions[:10])
+    return work_dir, sessions
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load(target: str, clients: int, seconds: float, sessions: list[list[str]]) -> dict[str, Any]:
+    """`clients` threads send Predict requests one after another for `seconds`; latency in ms."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from serving import tensors
+
+    requests = []
+    for session in sessions:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL_NAME
+        tensors.fill_proto(request.inputs["item_ids"], np.array([[s.encode() for s in session]], dtype=object))
+        requests.append(request)
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    start_at = time.perf_counter() + 0.2
+    stop_at = start_at + seconds
+
+    def client(index: int) -> None:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+        stub.Predict(requests[index % len(requests)], timeout=30)  # connect before the clock starts
+        while time.perf_counter() < start_at:
+            time.sleep(0.001)
+        i = index
+        while time.perf_counter() < stop_at:
+            begin = time.perf_counter()
+            try:
+                stub.Predict(requests[i % len(requests)], timeout=30)
+                latencies[index].append((time.perf_counter() - begin) * 1000)
+            except grpc.RpcError:
+                errors[index] += 1
+            i += clients
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    all_ms = np.concatenate([np.array(l) for l in latencies])
+    return {
+        "clients": clients,
+        "requests": int(all_ms.size),
+        "errors": int(sum(errors)),
+        "p50_ms": round(float(np.percentile(all_ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(all_ms, 99)), 2),
+        "qps": round(all_ms.size / seconds, 1),
+    }
+
+
+def _wait_until_serving(target: str, server: subprocess.Popen, timeout_s: float = 180) -> None:
+    from serving.client import RecommenderClient, ServingError
+
+    client = RecommenderClient(target, model_name=MODEL_NAME, timeout_s=2)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        try:
+            if any(state.state == "AVAILABLE" for state in client.status()):
+                return
+        except ServingError:
+            pass
+        time.sleep(1)
+    raise TimeoutError("the server did not come up")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="load per client count")
+    # Internal: the load generator's own process.
+    parser.add_argument("--load", nargs=3, metavar=("TARGET", "CLIENTS", "SESSIONS_JSON"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.load:
+        target, clients, sessions_file = args.load
+        with open(sessions_file) as f:
+            print(json.dumps(load(target, int(clients), args.seconds, json.load(f))))
+        return
+
+    from benchmarks.common import peak_rss_mb, write_result
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    rows = []
+    with tempfile.TemporaryDirectory() as work_dir:
+        base_path, sessions = _export(work_dir)
+        sessions_file = os.path.join(work_dir, "sessions.json")
+        with open(sessions_file, "w") as f:
+            json.dump(sessions, f)
+        for batching in (False, True):
+            port = _free_port()
+            command = [sys.executable, "-m", "serving.cli", "serve", "--base-path", base_path, "--model-name",
+                       MODEL_NAME, "--port", str(port), *(["--batching"] if batching else [])]  # fmt: skip
+            server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                _wait_until_serving(f"127.0.0.1:{port}", server)
+                for clients in CLIENTS:
+                    out = subprocess.run(
+                        [sys.executable, "-m", "benchmarks.serving", "--seconds", str(args.seconds), "--load",
+                         f"127.0.0.1:{port}", str(clients), sessions_file],
+                        env=env, capture_output=True, text=True, check=True,
+                    )  # fmt: skip
+                    row = {**json.loads(out.stdout.strip().splitlines()[-1]), "batching": batching}
+                    rows.append(row)
+                    print(f"batching={'on ' if batching else 'off'} clients={row['clients']:>2}  p50 {row['p50_ms']:>7.2f} ms"
+                          f"  p99 {row['p99_ms']:>7.2f} ms  {row['qps']:>8.1f} req/s  errors {row['errors']}", flush=True)  # fmt: skip
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    write_result("serving", {"catalog_items": 43_097, "seconds_per_row": args.seconds, "rows": rows,
+                             "benchmark_peak_rss_mb": round(peak_rss_mb())})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

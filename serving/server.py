@@ -1,0 +1,255 @@
+"""A gRPC server that speaks TF Serving's protocol, for the newest version of one model.
+
+It answers `tensorflow.serving.PredictionService` (Predict, GetModelMetadata; Classify,
+Regress and MultiInference answer UNIMPLEMENTED) and `tensorflow.serving.ModelService`
+(GetModelStatus; HandleReloadConfigRequest answers UNIMPLEMENTED) with the protos of
+tensorflow-serving-api, so a client written for TF Serving works against it unchanged,
+and `serving.client` works against the official `tensorflow_model_server` on the same
+directory. Versions come from `serving.versions` (latest-version policy, swapped without
+dropping a request).
+
+What a client gets, and why:
+- Responses carry `model_spec` (name, the version that answered, signature) and the
+  signature's outputs as TensorProtos.
+- A session with some ids the catalog does not hold is served: the model leaves them
+  out and counts them in `unknown_items`. A session with no known id (empty, all
+  padding, or only unknown ids) is refused with INVALID_ARGUMENT.
+- Unknown model name or version (number or label) -> NOT_FOUND; no version loaded yet ->
+  UNAVAILABLE; unknown signature, missing or extra inputs, a wrong dtype or rank, a batch
+  over `max_batch_size`, sessions over `max_session_length` items, a request over
+  `max_request_bytes` -> INVALID_ARGUMENT, with a message that names what was expected.
+  gRPC's own receive limit is set 4x higher so that the server, not the transport, says
+  why a big request is refused.
+- No exception leaves a handler: errors TF raises keep their code (TF's codes are
+  gRPC's), anything else is logged and answered INTERNAL; the server keeps serving.
+
+Latency: the request path is a few proto field reads, one numpy array per input, one
+call of the signature's concrete function (loaded once per version) and one bytes copy
+per output: about 0.1 ms besides the model's call, on top of gRPC's own round trip
+(~0.4 ms over loopback for an empty RPC). Micro-batching (`serving.batching`) is off
+unless `batching=True`: it pays under concurrent load only.
+
+Usage:
+
+    versions = VersionManager("/models", "recommender").start()
+    server = RecommenderServer(versions, ServerConfig(port=0))
+    port = server.start()          # the bound port (a free one for port=0)
+    ...
+    server.stop()
+    versions.stop()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent import futures
+from typing import Any, Callable, Optional
+
+import grpc
+import tensorflow as tf
+from absl import logging
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from tensorflow_serving.apis.classification_pb2 import ClassificationResponse
+from tensorflow_serving.apis.get_model_metadata_pb2 import GetModelMetadataRequest, GetModelMetadataResponse
+from tensorflow_serving.apis.get_model_status_pb2 import GetModelStatusRequest, GetModelStatusResponse
+from tensorflow_serving.apis.inference_pb2 import MultiInferenceResponse
+from tensorflow_serving.apis.model_management_pb2 import ReloadConfigResponse
+from tensorflow_serving.apis.model_pb2 import ModelSpec
+from tensorflow_serving.apis.predict_pb2 import PredictRequest, PredictResponse
+from tensorflow_serving.apis.regression_pb2 import RegressionResponse
+
+from model.export import ITEM_IDS, SERVING_DEFAULT
+from serving.batching import MicroBatcher
+from serving.signatures import Limits, RequestError, Signature, status_of
+from serving.versions import Servable, VersionManager
+
+SIGNATURE_DEF = "signature_def"  # the one GetModelMetadata field TF Serving knows
+_INVALID, _NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8500  # 0: any free port (see RecommenderServer.port)
+    limits: Limits = Limits()
+    batching: bool = False
+    batch_max_size: int = 32  # sessions per batched call
+    batch_timeout_ms: float = 1.0  # how long the first request of a batch waits for company
+    max_workers: int = 16  # concurrent requests in flight
+
+
+class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer):
+    """The RPCs; each answers with a response or a status, never an exception."""
+
+    def __init__(self, versions: VersionManager, limits: Limits, batcher: Optional[MicroBatcher]) -> None:
+        self._versions = versions
+        self._limits = limits
+        self._batcher = batcher
+
+    # --- PredictionService ----------------------------------------------------------------
+    def Predict(self, request: PredictRequest, context: grpc.ServicerContext) -> PredictResponse:
+        return _answer(context, PredictResponse, self._predict, request)
+
+    def GetModelMetadata(self, request: GetModelMetadataRequest,
+                         context: grpc.ServicerContext) -> GetModelMetadataResponse:  # fmt: skip
+        return _answer(context, GetModelMetadataResponse, self._metadata, request)
+
+    def Classify(self, request: Any, context: grpc.ServicerContext) -> ClassificationResponse:
+        return _unimplemented(context, "Classify", ClassificationResponse)
+
+    def Regress(self, request: Any, context: grpc.ServicerContext) -> RegressionResponse:
+        return _unimplemented(context, "Regress", RegressionResponse)
+
+    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> MultiInferenceResponse:
+        return _unimplemented(context, "MultiInference", MultiInferenceResponse)
+
+    # --- ModelService ---------------------------------------------------------------------
+    def GetModelStatus(self, request: GetModelStatusRequest, context: grpc.ServicerContext) -> GetModelStatusResponse:
+        return _answer(context, GetModelStatusResponse, self._status, request)
+
+    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> ReloadConfigResponse:
+        return _unimplemented(context, "HandleReloadConfigRequest", ReloadConfigResponse)
+
+    # --- The work -------------------------------------------------------------------------
+    def _predict(self, request: PredictRequest) -> PredictResponse:
+        size = request.ByteSize()
+        if size > self._limits.max_request_bytes:
+            raise RequestError(_INVALID, f"the request is {size:,} bytes; at most {self._limits.max_request_bytes:,} "
+                                         "are accepted: send fewer or shorter sessions per request")  # fmt: skip
+        servable = self._servable(request.model_spec)
+        signature = self._signature(servable, request.model_spec.signature_name)
+        inputs = signature.parse(request.inputs, self._limits)
+        names = signature.check_output_filter(request.output_filter)
+        if self._batcher is not None and signature.name == SERVING_DEFAULT:
+            outputs = self._batcher.run(signature, inputs[ITEM_IDS])
+        else:
+            outputs = signature.call(inputs)
+        response = PredictResponse()
+        _fill_spec(response.model_spec, servable, signature.name)
+        signature.fill_outputs(response.outputs, outputs, names)
+        return response
+
+    def _metadata(self, request: GetModelMetadataRequest) -> GetModelMetadataResponse:
+        servable = self._servable(request.model_spec)
+        fields = list(request.metadata_field)
+        if fields != [SIGNATURE_DEF]:
+            raise RequestError(_INVALID, f"metadata_field must be [{SIGNATURE_DEF!r}] (the one field served), "
+                                         f"got {fields}")  # fmt: skip
+        response = GetModelMetadataResponse()
+        _fill_spec(response.model_spec, servable, "")
+        response.metadata[SIGNATURE_DEF].Pack(servable.signature_defs)
+        return response
+
+    def _status(self, request: GetModelStatusRequest) -> GetModelStatusResponse:
+        spec = request.model_spec
+        self._check_name(spec.name)
+        states = self._versions.states()
+        choice = spec.WhichOneof("version_choice")
+        if choice == "version_label":
+            raise RequestError(_NOT_FOUND, f"version label {spec.version_label!r} is unknown: no labels are configured")
+        if choice == "version":
+            if spec.version.value not in states:
+                raise RequestError(_NOT_FOUND, f"version {spec.version.value} of model {spec.name!r} is unknown; "
+                                               f"known versions: {sorted(states)}")  # fmt: skip
+            states = {spec.version.value: states[spec.version.value]}
+        if not states:
+            raise RequestError(_NOT_FOUND, f"no version of model {spec.name!r} found under {self._versions.model_dir}")
+        response = GetModelStatusResponse()
+        for version in sorted(states):
+            state = states[version]
+            status = response.model_version_status.add(version=version, state=state.state)
+            status.status.error_code = state.error_code.value[0]
+            status.status.error_message = state.error_message
+        return response
+
+    def _check_name(self, name: str) -> None:
+        if name != self._versions.model_name:
+            served = self._versions.model_name
+            raise RequestError(_NOT_FOUND, f"model {name!r} is not served here; this server serves {served!r}")
+
+    def _servable(self, spec: ModelSpec) -> Servable:
+        self._check_name(spec.name)
+        servable = self._versions.current  # read once: the whole request runs on this version
+        if servable is None:
+            raise RequestError(grpc.StatusCode.UNAVAILABLE,
+                               f"model {spec.name!r} has no version loaded (yet) from {self._versions.model_dir}")
+        choice = spec.WhichOneof("version_choice")
+        if choice == "version" and spec.version.value != servable.version:
+            raise RequestError(_NOT_FOUND, f"version {spec.version.value} of model {spec.name!r} is not available; "
+                                           f"version {servable.version} is served")  # fmt: skip
+        if choice == "version_label":
+            raise RequestError(_NOT_FOUND, f"version label {spec.version_label!r} of model {spec.name!r} is unknown: "
+                                           f"no labels are configured; ask for version {servable.version} or for "
+                                           "none")  # fmt: skip
+        return servable
+
+    @staticmethod
+    def _signature(servable: Servable, name: str) -> Signature:
+        signature = servable.signatures.get(name or SERVING_DEFAULT)
+        if signature is None:
+            raise RequestError(_INVALID, f"model {servable.model_name!r} version {servable.version} has no signature "
+                                         f"{name!r}; it has {sorted(servable.signatures)}")  # fmt: skip
+        return signature
+
+
+def _fill_spec(spec: ModelSpec, servable: Servable, signature_name: str) -> None:
+    spec.name = servable.model_name
+    spec.version.value = servable.version
+    spec.signature_name = signature_name
+
+
+def _answer(context: grpc.ServicerContext, response_type: type, handler: Callable[[Any], Any], request: Any) -> Any:
+    """`handler(request)`, or an empty response with the status of what went wrong."""
+    try:
+        return handler(request)
+    except RequestError as error:
+        code, message = error.code, error.message
+        logging.log_every_n_seconds(logging.INFO, "Refused a request: %s: %s", 1, code.name, message)
+    except tf.errors.OpError as error:
+        code, message = status_of(error)
+        logging.log_every_n_seconds(logging.INFO, "The model refused a request: %s: %s", 1, code.name, message)
+    except Exception as error:  # a bug of ours: log it whole, answer, keep serving
+        logging.exception("Unexpected error answering %s", type(request).__name__)
+        code, message = grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}: {error}"
+    context.set_code(code)
+    context.set_details(message)
+    return response_type()
+
+
+def _unimplemented(context: grpc.ServicerContext, method: str, response_type: type) -> Any:
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details(f"{method} is not served here; use Predict (signatures: see GetModelMetadata)")
+    return response_type()
+
+
+class RecommenderServer:
+    """The gRPC server around a VersionManager; `start()` binds and returns the port."""
+
+    def __init__(self, versions: VersionManager, config: ServerConfig = ServerConfig()) -> None:
+        self.config = config
+        self._batcher = MicroBatcher(config.batch_max_size, config.batch_timeout_ms) if config.batching else None
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc"),
+            options=[
+                ("grpc.max_receive_message_length", 4 * config.limits.max_request_bytes),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
+            ],
+        )  # fmt: skip
+        handlers = _Handlers(versions, config.limits, self._batcher)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(handlers, self._server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(handlers, self._server)
+        self.port: Optional[int] = None
+
+    def start(self) -> int:
+        """Binds `host:port` and starts answering; raises RuntimeError if the port is taken."""
+        self.port = self._server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        self._server.start()
+        logging.info("Answering on %s:%d", self.config.host, self.port)
+        return self.port
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Refuses new requests, lets those in flight finish for up to `grace_s`, then stops."""
+        self._server.stop(grace_s).wait()
+        if self._batcher is not None:
+            self._batcher.stop()

@@ -1,0 +1,130 @@
+"""A SavedModel signature on the request path: checks a request's inputs, calls, answers.
+
+Everything a request needs is worked out once per loaded version (the concrete function,
+each input's dtype and rank from its TensorSpec, the output names), so a request pays
+for a few comparisons, one call and one bytes copy per output. A bad request raises
+`RequestError` with the gRPC code and a message that names the input and what was
+expected; errors TensorFlow raises while running (say, a session with no known item)
+carry a gRPC code of their own: `status_of` maps them.
+
+Example:
+    signature = Signature(SERVING_DEFAULT, loaded.signatures[SERVING_DEFAULT])
+    outputs = signature.call(signature.parse(request.inputs, Limits()))
+    signature.fill_outputs(response.outputs, outputs)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Iterable, Mapping, MutableMapping, NoReturn
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
+
+from serving import tensors
+
+# TF's error codes are gRPC's (both follow google.rpc.Code).
+_GRPC_CODES = {code.value[0]: code for code in grpc.StatusCode}
+_TF_NOISE = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "\t [[")
+
+
+class RequestError(Exception):
+    """A request the server refuses: `code` is the gRPC status code to answer with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; bigger requests are refused with INVALID_ARGUMENT."""
+
+    max_batch_size: int = 256
+    max_session_length: int = 1_000  # the width of `[batch, length]` inputs
+    max_request_bytes: int = 4 * 1024 * 1024
+
+
+def status_of(error: tf.errors.OpError) -> tuple[grpc.StatusCode, str]:
+    """A TF runtime error -> its gRPC code and the message a client can act on.
+
+    Assertions keep only their own message (`tf.debugging.assert_*`'s `message=`), others
+    their first meaningful line: the graph's node names and stack say nothing to a client.
+    """
+    code = _GRPC_CODES.get(error.error_code, grpc.StatusCode.UNKNOWN)
+    assertion = re.search(r"assertion failed: \[(.*?)\s*\]", error.message)
+    if assertion:
+        return code, assertion.group(1).strip()
+    lines = [line for line in error.message.splitlines() if line.strip() and not line.startswith(_TF_NOISE)]
+    return code, re.sub(r"\s*\[Op:[^\]]*\]$", "", lines[0] if lines else error.message).strip()
+
+
+def _shape_text(spec: tf.TensorSpec) -> str:
+    return "[" + ", ".join("?" if size is None else str(size) for size in spec.shape.as_list()) + "]"
+
+
+class Signature:
+    """One signature of a loaded SavedModel, ready to answer Predict requests."""
+
+    def __init__(self, name: str, function: Any) -> None:
+        self.name = name
+        self.function = function
+        _, specs = function.structured_input_signature
+        self.inputs: dict[str, tf.TensorSpec] = dict(specs)
+        self.outputs: tuple[str, ...] = tuple(sorted(function.structured_outputs))
+        self._dtypes = {name: spec.dtype.as_datatype_enum for name, spec in self.inputs.items()}
+        self._shapes = {name: spec.shape.as_list() for name, spec in self.inputs.items()}  # None: any size
+        self._expected = ", ".join(f"{n} {tensors.dtype_name(self._dtypes[n])} {_shape_text(s)}"
+                                   for n, s in sorted(self.inputs.items()))  # fmt: skip
+
+    def parse(self, protos: Mapping[str, tensor_pb2.TensorProto], limits: Limits) -> dict[str, np.ndarray]:
+        """The request's input tensors as numpy arrays, checked against the TensorSpecs."""
+        if len(protos) != len(self.inputs) or not all(name in self.inputs for name in protos):
+            missing, extra = sorted(set(self.inputs) - set(protos)), sorted(set(protos) - set(self.inputs))
+            problems = (f"; missing {missing}" if missing else "") + (f"; unexpected {extra}" if extra else "")
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"signature {self.name!r} takes inputs {self._expected}{problems}")
+        arrays = {}
+        for name, spec in self.inputs.items():
+            proto = protos[name]
+            if proto.dtype != self._dtypes[name]:
+                expected_dtype, dtype = tensors.dtype_name(self._dtypes[name]), tensors.dtype_name(proto.dtype)
+                self._refuse(name, f"must be {expected_dtype}, got {dtype}")
+            shape, expected = tensors.shape_of(proto), self._shapes[name]
+            if len(shape) != len(expected) or any(e is not None and e != size for e, size in zip(expected, shape)):
+                self._refuse(name, f"must have shape {_shape_text(spec)} (rank {spec.shape.rank}), got {list(shape)}")
+            if shape and shape[0] > limits.max_batch_size:
+                self._refuse(name, f"has a batch of {shape[0]}; at most {limits.max_batch_size} per request")
+            if len(shape) == 2 and shape[1] > limits.max_session_length:
+                self._refuse(name, f"has sessions of length {shape[1]}; at most {limits.max_session_length} items")
+            try:
+                arrays[name] = tensors.to_array(proto)
+            except ValueError as error:
+                self._refuse(name, str(error))
+        return arrays
+
+    def _refuse(self, name: str, problem: str) -> NoReturn:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r} of signature {self.name!r} {problem}")
+
+    def call(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs the signature; raises tf.errors.OpError for inputs the model refuses."""
+        return {name: value.numpy() for name, value in self.function(**inputs).items()}
+
+    def check_output_filter(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The outputs to answer with: all of them, or those a request's output_filter names."""
+        names = tuple(names)
+        unknown = sorted(set(names) - set(self.outputs))
+        if unknown:
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names {unknown}, not outputs of "
+                                                                 f"signature {self.name!r} ({list(self.outputs)})")
+        return names or self.outputs
+
+    def fill_outputs(self, protos: MutableMapping[str, tensor_pb2.TensorProto], outputs: Mapping[str, np.ndarray],
+                     names: Iterable[str]) -> None:  # fmt: skip
+        """Writes `names` of `outputs` into a response's output map, in place (no copies of protos)."""
+        for name in names:
+            tensors.fill_proto(protos[name], outputs[name])

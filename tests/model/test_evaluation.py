@@ -1,0 +1,98 @@
+"""The TFMA metrics: hand-made cases, and TFMA against NumPy on the same predictions."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.metrics import metric_types
+
+from components import contract
+from model import export
+from model.evaluation import CategoryRanking, EvaluationConfig, NextItemRanking, eval_config
+from model.metrics import rank_in_top_k, ranking_metrics
+
+
+def _combine(metrics: list[metric_types.Metric], elements: list[dict]) -> dict[str, float]:
+    result = {}
+    for metric in metrics:
+        (computation,) = metric.computations()
+        combiner = computation.combiner
+        accumulator = combiner.create_accumulator()
+        for element in elements:
+            accumulator = combiner.add_input(accumulator, metric_types.StandardMetricInputs(element))
+        result.update({key.name: value for key, value in combiner.extract_output(accumulator).items()})
+    return result
+
+
+def _element(label: bytes, top_k: list[bytes], **transformed) -> dict:
+    return {
+        tfma.constants.LABELS_KEY: np.array([label]),
+        tfma.constants.PREDICTIONS_KEY: {export.TOP_K_IDS: np.array(top_k), **{
+            export.top_categories(1): np.array(transformed.pop("top_categories", [b"?"]))}},
+        tfma.constants.TRANSFORMED_FEATURES_KEY: {k: np.array([v]) for k, v in transformed.items()},
+    }  # fmt: skip
+
+
+def test_next_item_ranking_on_hand_made_cases():
+    elements = [
+        _element(b"a", [b"a", b"b", b"c"]),  # rank 0
+        _element(b"c", [b"a", b"b", b"c"]),  # rank 2
+        _element(b"z", [b"a", b"b", b"c"]),  # not in the top 3
+    ]
+    metrics = _combine([NextItemRanking(kind, k) for kind in ("hit", "mrr", "ndcg") for k in (1, 3)], elements)
+    assert metrics["hit@1"] == pytest.approx(1 / 3)
+    assert metrics["hit@3"] == pytest.approx(2 / 3)
+    assert metrics["mrr@3"] == pytest.approx((1 + 1 / 3) / 3)
+    assert metrics["ndcg@3"] == pytest.approx((1 + 1 / np.log2(4)) / 3)
+
+
+def test_category_ranking_reads_the_label_from_transformed_features():
+    elements = [
+        _element(b"a", [b"a"], top_categories=[b"Home > Kitchen", b"Home"], **{export.target_category(1): b"Home"}),
+        _element(b"a", [b"a"], top_categories=[b"Garden", b"Home"], **{export.target_category(1): b"Toys"}),
+    ]
+    metrics = _combine([CategoryRanking(1, "hit", 1), CategoryRanking(1, "hit", 2), CategoryRanking(1, "mrr", 2)], elements)
+    assert metrics["category_l1_hit@1"] == 0.0
+    assert metrics["category_l1_hit@2"] == pytest.approx(0.5)
+    assert metrics["category_l1_mrr@2"] == pytest.approx(0.25)
+
+
+def _overall(result: tfma.EvalResult) -> dict[str, float]:
+    for slice_key, metrics in result.slicing_metrics:
+        if slice_key == ():
+            return {name: value["doubleValue"] for name, value in metrics[""][""].items() if "doubleValue" in value}
+    raise AssertionError("no overall slice")
+
+
+def test_tfma_matches_numpy_on_the_same_predictions(exported, ingested, tmp_path):
+    records = [r.numpy() for r in tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]),
+                                                          compression_type="GZIP").take(400)]  # fmt: skip
+    data = str(tmp_path / "test.tfrecord")
+    with tf.io.TFRecordWriter(data) as writer:
+        for record in records:
+            writer.write(record)
+    config = eval_config(EvaluationConfig(), category_levels=exported.catalog.category_levels)
+    for metric in config.metrics_specs[0].metrics:  # no baseline here; the gates have their own test
+        metric.ClearField("per_slice_thresholds")
+    result = tfma.run_model_analysis(
+        eval_shared_model=tfma.default_eval_shared_model(eval_saved_model_path=exported.export_dir, eval_config=config),
+        eval_config=config, data_location=data, output_path=str(tmp_path / "tfma"),
+    )  # fmt: skip
+    tfma_metrics = _overall(result)
+
+    loaded = tf.saved_model.load(exported.export_dir)
+    transformed = loaded.signatures[export.TRANSFORM_FEATURES](examples=tf.constant(records))
+    served = loaded.signatures[export.SERVING_DEFAULT](item_ids=transformed[export.ITEM_IDS])
+    ranks = rank_in_top_k(served[export.TOP_K_IDS].numpy(), transformed[contract.TARGET_ITEM_ID].numpy())
+    expected = ranking_metrics(ranks)
+    assert tfma_metrics["example_count"] == len(records)
+    for name in ("hit@20", "mrr@20", "ndcg@20", "hit@5", "mrr@10"):
+        assert tfma_metrics[name] == pytest.approx(expected[name], abs=1e-6), name
+    # Every slice the Evaluator reports exists.
+    sliced = {tuple(k for k, _ in key) for key, _ in result.slicing_metrics}
+    assert {(), (export.TAIL_SESSION,), (export.COLD_START_TARGET,), (export.SESSION_LENGTH,)} <= sliced
+    assert os.path.exists(tmp_path / "tfma")

@@ -1,0 +1,237 @@
+"""The server over loopback, through the client and TF Serving's own stubs."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    classification_pb2, get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc,
+)  # fmt: skip
+
+from model.export import FROM_METADATA, ITEM_IDS, SERVING_DEFAULT, TOP_K_IDS, TOP_K_SCORES, TRANSFORM_FEATURES
+from serving import tensors
+from serving.client import RecommenderClient, ServingError
+from serving.server import RecommenderServer, ServerConfig
+from serving.signatures import Limits
+from tests.serving.conftest import MODEL_NAME, TOP_K
+
+INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
+
+
+def _pad(sessions: list[list[str]]) -> np.ndarray:
+    width = max(len(s) for s in sessions)
+    return np.array([[i.encode() for i in s] + [b""] * (width - len(s)) for s in sessions], dtype=object)
+
+
+def _request(item_ids: np.ndarray, **spec) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL_NAME
+    for field, value in spec.items():
+        if field == "version":
+            request.model_spec.version.value = value
+        else:
+            setattr(request.model_spec, field, value)
+    tensors.fill_proto(request.inputs[ITEM_IDS], item_ids)
+    return request
+
+
+def test_predict_answers_as_the_saved_model_does(running, exported_model):
+    sessions = exported_model.sessions[:4]
+    with RecommenderClient(running.target, model_name=MODEL_NAME, timeout_s=10) as client:
+        answers = client.recommend(sessions)
+        [single] = client.recommend(sessions[3])
+    direct = running.versions.current.model.signatures[SERVING_DEFAULT](item_ids=tf.constant(_pad(sessions)))
+    assert [a.item_ids for a in answers] == direct[TOP_K_IDS].numpy().astype(str).tolist()
+    np.testing.assert_allclose([a.scores for a in answers], direct[TOP_K_SCORES].numpy(), rtol=1e-6)
+    assert single.item_ids == answers[3].item_ids and len(single.item_ids) == TOP_K
+    assert all(a.unknown_items == 0 and a.model_version == 1 for a in answers)
+    assert sorted(single.top_categories) == [1, 2, 3, 4] and all(len(c) == 3 for c in single.top_categories.values())
+
+
+def test_unknown_ids_are_left_out_and_counted(running, exported_model):
+    session = exported_model.sessions[2]
+    with RecommenderClient(running.target, model_name=MODEL_NAME) as client:
+        [plain] = client.recommend(session)
+        [mixed] = client.recommend(["no-such-item", *session, "nor-this"])
+    assert mixed.unknown_items == 2 and mixed.item_ids == plain.item_ids
+
+
+def test_response_carries_the_model_spec(running, exported_model):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.target))
+    response = stub.Predict(_request(_pad(exported_model.sessions[:1])), timeout=10)
+    spec = response.model_spec
+    assert (spec.name, spec.version.value, spec.signature_name) == (MODEL_NAME, 1, SERVING_DEFAULT)
+    assert tensors.to_array(response.outputs[TOP_K_IDS]).shape == (1, TOP_K)
+    pinned = stub.Predict(_request(_pad(exported_model.sessions[:1]), version=1), timeout=10)
+    assert pinned.model_spec.version.value == 1
+
+
+def test_metadata_lists_the_three_signatures_and_status_says_available(running):
+    with RecommenderClient(running.target, model_name=MODEL_NAME) as client:
+        signatures = client.metadata()
+        [status] = client.status()
+    assert {SERVING_DEFAULT, FROM_METADATA, TRANSFORM_FEATURES} <= set(signatures)
+    assert set(signatures) == set(running.versions.current.model.signatures)  # all of them, none of TF's own
+    assert set(signatures[SERVING_DEFAULT].inputs) == {ITEM_IDS}
+    assert TOP_K_IDS in signatures[SERVING_DEFAULT].outputs
+    assert (status.version, status.state, status.error_code) == (1, "AVAILABLE", 0)
+
+
+def _extra_input() -> predict_pb2.PredictRequest:
+    request = _request(np.array([[b"100001"]], dtype=object))
+    tensors.fill_proto(request.inputs["item_id"], np.array([[b"100001"]], dtype=object))
+    return request
+
+
+def _resized(width: int) -> predict_pb2.PredictRequest:
+    request = _request(np.array([[b"100001"]], dtype=object))
+    request.inputs[ITEM_IDS].tensor_shape.dim[1].size = width
+    return request
+
+
+def _no_inputs() -> predict_pb2.PredictRequest:
+    request = _request(np.array([[b"100001"]], dtype=object))
+    del request.inputs[ITEM_IDS]
+    return request
+
+
+LIMITS = Limits(max_batch_size=8)  # the other limits at their defaults
+BAD_PREDICTS: dict[str, tuple[Callable[[], predict_pb2.PredictRequest], grpc.StatusCode, str]] = {
+    "unknown model": (lambda: _request(np.array([[b"100001"]], dtype=object), name="other"), NOT_FOUND,
+                      "model 'other' is not served here"),
+    "unknown version": (lambda: _request(np.array([[b"100001"]], dtype=object), version=7), NOT_FOUND,
+                        "version 7 of model 'recommender' is not available; version 1 is served"),
+    "unknown version label": (lambda: _request(np.array([[b"100001"]], dtype=object), version_label="canary"),
+                              NOT_FOUND, "version label 'canary'"),
+    "unknown signature": (lambda: _request(np.array([[b"100001"]], dtype=object), signature_name="nope"), INVALID,
+                          "version 1 has no signature 'nope'; it has ['recommend_from_metadata', "),
+    "missing input": (_no_inputs, INVALID, "takes inputs item_ids string [?, ?]; missing ['item_ids']"),
+    "extra input": (_extra_input, INVALID, "unexpected ['item_id']"),
+    "int ids": (lambda: _request(np.array([[100001, 100002]], dtype=np.int64)), INVALID,
+                "input 'item_ids' of signature 'serving_default' must be string, got int64"),
+    "rank 1": (lambda: _request(np.array([b"100001"], dtype=object)), INVALID,
+               "must have shape [?, ?] (rank 2), got [1]"),
+    "negative size": (lambda: _resized(-1), INVALID, "shape [1, -1] does not match its 1 values"),
+    "values do not match the shape": (lambda: _resized(3), INVALID, "shape [1, 3] does not match its 1 values"),
+    "empty session": (lambda: _request(np.array([[b"", b""]], dtype=object)), INVALID,
+                      "every session needs at least one item the model knows"),
+    "no items at all": (lambda: _request(np.zeros((1, 0), dtype=object)), INVALID, "at least one item the model knows"),
+    "only unknown ids": (lambda: _request(np.array([[b"nope", b"nor-this"]], dtype=object)), INVALID,
+                         "at least one item the model knows"),
+    "session too long": (lambda: _request(np.full((1, 1_001), b"100001", dtype=object)), INVALID,
+                         "has sessions of length 1001; at most 1000 items"),
+    "batch too large": (lambda: _request(np.full((9, 1), b"100001", dtype=object)), INVALID,
+                        "has a batch of 9; at most 8 per request"),
+    "request too large": (lambda: _request(np.full((1, 900), b"1" * 5_000, dtype=object)), INVALID,
+                          "bytes; at most 4,194,304 are accepted"),
+    "unknown output in the filter": (lambda: _filtered(["top_k_idz"]), INVALID, "output_filter names ['top_k_idz']"),
+}
+
+
+def _filtered(names: list[str]) -> predict_pb2.PredictRequest:
+    request = _request(np.array([[b"100001"]], dtype=object))
+    request.output_filter.extend(names)
+    return request
+
+
+@pytest.fixture(scope="module")
+def strict(running) -> str:
+    """A second server on the same versions, with a small batch limit."""
+    server = RecommenderServer(running.versions, ServerConfig(port=0, limits=LIMITS))
+    port = server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(grace_s=1)
+
+
+def _assert_still_serves(target: str, session: list[str]) -> None:
+    with RecommenderClient(target, model_name=MODEL_NAME, timeout_s=10) as client:
+        [answer] = client.recommend(session)
+    assert len(answer.item_ids) == TOP_K
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PREDICTS))
+def test_a_bad_predict_gets_a_clear_status_and_the_server_keeps_serving(strict, exported_model, case):
+    make, code, message = BAD_PREDICTS[case]
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(strict))
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Predict(make(), timeout=10)
+    assert raised.value.code() == code, raised.value.details()
+    assert message in raised.value.details()
+    _assert_still_serves(strict, exported_model.sessions[0])
+
+
+def test_output_filter_answers_only_the_outputs_named(strict, exported_model):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(strict))
+    request = _request(_pad(exported_model.sessions[:1]))
+    request.output_filter.extend([TOP_K_IDS])
+    assert list(stub.Predict(request, timeout=10).outputs) == [TOP_K_IDS]
+
+
+def test_other_rpcs_get_clear_statuses(strict, exported_model):
+    channel = grpc.insecure_channel(strict)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Classify(classification_pb2.ClassificationRequest(), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED and "use Predict" in raised.value.details()
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = MODEL_NAME
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.GetModelMetadata(request, timeout=10)
+    assert raised.value.code() == INVALID and "metadata_field must be ['signature_def']" in raised.value.details()
+    with RecommenderClient(strict, model_name=MODEL_NAME, version=3) as client:
+        with pytest.raises(ServingError) as error:
+            client.status()
+    assert error.value.code == NOT_FOUND and "version 3 of model 'recommender' is unknown" in str(error.value)
+    with RecommenderClient(strict, model_name="other") as client:
+        with pytest.raises(ServingError, match="NOT_FOUND: model 'other' is not served here"):
+            client.metadata()
+    _assert_still_serves(strict, exported_model.sessions[0])
+
+
+def test_micro_batcher_gives_each_request_its_own_answer(running, exported_model):
+    sessions = exported_model.sessions + [["no-such-item", *s] for s in exported_model.sessions]
+    signature = running.versions.current.signatures[SERVING_DEFAULT]
+    expected = {tuple(s): signature.call({ITEM_IDS: _pad([s])}) for s in sessions}
+    server = RecommenderServer(running.versions, ServerConfig(port=0, batching=True, batch_timeout_ms=5))
+    port = server.start()
+    calls, results, refusals, failures = [], [], [], []
+    original = signature.call
+
+    def counting(inputs):
+        calls.append(len(inputs[ITEM_IDS]))
+        return original(inputs)
+
+    def client_loop(offset: int) -> None:
+        with RecommenderClient(f"127.0.0.1:{port}", model_name=MODEL_NAME, timeout_s=30) as client:
+            for i in range(12):
+                session = sessions[(offset + i) % len(sessions)]
+                try:
+                    results.append((session, client.recommend(session)[0]))
+                except ServingError as error:
+                    failures.append(error)
+                try:  # a refused session in the same batches must not fail the others
+                    client.recommend(["only-unknown"])
+                    failures.append("a session of unknown ids was served")
+                except ServingError as error:
+                    refusals.append(error.code)
+
+    signature.call = counting  # an instance attribute: the batcher's calls go through it
+    try:
+        threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(16)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+    finally:
+        del signature.call
+        server.stop(grace_s=1)
+    assert not failures and len(results) == 16 * 12 and refusals == [INVALID] * 16 * 12
+    assert max(calls) > 1  # requests did share calls
+    for session, answer in results:
+        alone = expected[tuple(session)]
+        assert answer.item_ids == alone[TOP_K_IDS][0].astype(str).tolist()
+        np.testing.assert_allclose(answer.scores, alone[TOP_K_SCORES][0], rtol=1e-4, atol=1e-5)
+        assert answer.unknown_items == (1 if session[0] == "no-such-item" else 0)

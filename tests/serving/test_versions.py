@@ -1,0 +1,130 @@
+"""Versions on disk: warm-up at load, swaps under load, broken and half-written versions."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+from model.export import ITEM_IDS, SERVING_DEFAULT
+from serving import versions as versions_module
+from serving.client import RecommenderClient, ServingError
+from serving.server import RecommenderServer, ServerConfig
+from serving.signatures import Signature
+from serving.versions import VersionManager, find_versions
+from serving.warmup import WARMUP_FILE, read_warmup_requests, write_warmup_requests
+from tests.serving.conftest import MODEL_NAME
+
+
+def _publish(version_dir: str, model_dir: str, version: int) -> str:
+    """As the Pusher does: copy under a temporary name, then rename (atomic on one file system)."""
+    temporary = os.path.join(model_dir, f".tmp-{version}")
+    shutil.copytree(version_dir, temporary)
+    final = os.path.join(model_dir, str(version))
+    os.rename(temporary, final)
+    return final
+
+
+def _wait_for(condition, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_warmup_file_is_written_and_replayed_at_load(exported_model, live):
+    assert os.path.exists(os.path.join(exported_model.version_dir, WARMUP_FILE))
+    requests = read_warmup_requests(exported_model.version_dir)
+    assert [list(r.inputs[ITEM_IDS].string_val) for r in requests] == [
+        [i.encode() for i in s] for s in exported_model.sessions[:3]
+    ]
+    assert all(r.model_spec.name == MODEL_NAME and r.model_spec.signature_name == SERVING_DEFAULT for r in requests)
+    assert live.load_calls == [SERVING_DEFAULT] * 3  # replayed while version 1 loaded, before it served
+
+
+def test_only_complete_numbered_versions_count(tmp_path):
+    for name in ("1", "2", ".tmp-3", "4", "notes"):
+        os.makedirs(tmp_path / name)
+    for name in ("1", "2", ".tmp-3"):
+        (tmp_path / name / "saved_model.pb").write_bytes(b"")
+    assert find_versions(str(tmp_path)) == [1, 2]  # 4 has no saved_model.pb yet
+    assert find_versions(str(tmp_path / "missing")) == []
+
+
+@dataclasses.dataclass(frozen=True)
+class Live:
+    manager: VersionManager
+    model_dir: str
+    target: str
+    load_calls: list[str]  # the signatures called while version 1 loaded
+
+
+@pytest.fixture(scope="module")
+def live(exported_model, tmp_path_factory) -> Live:
+    """Version 1 copied into a base path of its own, polled every 0.2 s, and a server on it."""
+    base_path = str(tmp_path_factory.mktemp("live"))
+    model_dir = os.path.join(base_path, MODEL_NAME)
+    os.makedirs(model_dir)
+    _publish(exported_model.version_dir, model_dir, 1)
+    calls, original = [], Signature.call
+    with pytest.MonkeyPatch.context() as patch:  # counts the calls of the first load: its warm-up
+        patch.setattr(Signature, "call", lambda self, inputs: calls.append(self.name) or original(self, inputs))
+        manager = VersionManager(base_path, MODEL_NAME, poll_s=0.2).start()
+    server = RecommenderServer(manager, ServerConfig(port=0))
+    port = server.start()
+    yield Live(manager, model_dir, f"127.0.0.1:{port}", calls)
+    server.stop(grace_s=1)
+    manager.stop()
+
+
+def test_a_new_version_is_swapped_in_without_a_failed_request(live, exported_model):
+    manager, model_dir, target = live.manager, live.model_dir, live.target
+    stop, failures, seen = threading.Event(), [], {n: [] for n in range(8)}
+
+    def client_loop(n: int) -> None:
+        with RecommenderClient(target, model_name=MODEL_NAME, timeout_s=30) as client:
+            while not stop.is_set():
+                try:
+                    [answer] = client.recommend(exported_model.sessions[n % len(exported_model.sessions)])
+                    seen[n].append(answer.model_version)
+                    time.sleep(0.005)  # leaves the loading thread some of the two CI cores
+                except ServingError as error:
+                    failures.append(error)
+
+    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(8)]
+    [t.start() for t in threads]
+    try:
+        _wait_for(lambda: all(seen.values()))  # every client is answered by version 1
+        _publish(exported_model.version_dir, model_dir, 2)
+        _wait_for(lambda: all(2 in versions for versions in seen.values()))
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        [t.join() for t in threads]
+    assert not failures
+    for versions in seen.values():  # every client saw 1, then only 2
+        assert versions[0] == 1 and versions[-1] == 2 and versions == sorted(versions)
+    states = {v: (s.state, s.error_message) for v, s in manager.states().items()}
+    assert states == {1: (versions_module.END, ""), 2: (versions_module.AVAILABLE, "")}
+    with RecommenderClient(target, model_name=MODEL_NAME) as client:
+        assert [(s.version, s.state) for s in client.status()] == [(1, "END"), (2, "AVAILABLE")]
+
+
+def test_a_version_that_fails_to_load_is_skipped_and_the_old_one_keeps_serving(live, exported_model):
+    manager, model_dir, target = live.manager, live.model_dir, live.target
+    serving = manager.current.version
+    broken = os.path.join(model_dir, ".tmp-broken")
+    shutil.copytree(exported_model.version_dir, broken)
+    write_warmup_requests(broken, MODEL_NAME, [["no-such-item"]])  # the model refuses it: the load fails
+    os.rename(broken, os.path.join(model_dir, str(serving + 1)))
+    _wait_for(lambda: serving + 1 in manager.states() and manager.states()[serving + 1].state == versions_module.END)
+    with RecommenderClient(target, model_name=MODEL_NAME) as client:
+        failed = client.status()[-1]
+        [answer] = client.recommend(exported_model.sessions[0])
+    assert (failed.version, failed.state, failed.error_code) == (serving + 1, "END", 3)  # INVALID_ARGUMENT
+    assert failed.error_message.startswith("warm-up request 1 of 1 failed: every session needs at least one item")
+    assert answer.model_version == serving and manager.current.version == serving
