@@ -31,13 +31,13 @@ MODEL_NAME = "diginetica"
 
 def _export(work_dir: str) -> tuple[str, list[list[str]]]:
     """The model as `<base>/<MODEL_NAME>/1` with warm-up requests, and test sessions to send."""
-    import tensorflow as tf
     import tensorflow_transform as tft
 
     from benchmarks.train import DATASETS, prepare
     from components import contract
     from model import export
     from model.catalog import load_catalog
+    from model.inputs import read_prefixes
     from model.config import ModelConfig
     from model.model import build_model
     from model.trainer import TrainingSetup
@@ -53,11 +53,7 @@ def _export(work_dir: str) -> tuple[str, list[list[str]]]:
     version_dir = os.path.join(work_dir, MODEL_NAME, "1")
     export.export_serving_model(model, catalog, tft.TFTransformOutput(prepared["transform_dir"]),
                                 TrainingSetup(config, dataset.preprocessing), version_dir)  # fmt: skip
-    records = tf.data.TFRecordDataset(tf.io.gfile.glob(prepared["splits"][contract.TEST]), compression_type="GZIP")
-    sessions = [
-        [v.decode() for v in tf.train.Example.FromString(r.numpy()).features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value]
-        for r in records.take(500)
-    ]
+    sessions = read_prefixes(prepared["splits"][contract.TEST], 500)
     write_warmup_requests(version_dir, MODEL_NAME, sessions[:10])
     return work_dir, sessions
 

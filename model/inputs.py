@@ -40,6 +40,23 @@ def prefix_rows(item_ids: tf.RaggedTensor, table: tf.lookup.StaticHashTable, max
     return recent.to_tensor(default_value=PADDING), unknown
 
 
+def _files(file_pattern: str | list[str]) -> list[str]:
+    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
+    files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no session examples match {patterns}")
+    return files
+
+
+def read_prefixes(file_pattern: str | list[str], count: int) -> list[list[str]]:
+    """The prefixes (id lists, oldest first) of the first `count` session examples."""
+    records = tf.data.TFRecordDataset(_files(file_pattern), compression_type="GZIP").take(count)
+    return [
+        [v.decode() for v in tf.train.Example.FromString(r.numpy()).features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value]
+        for r in records
+    ]
+
+
 _SESSION_FEATURES = {
     contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
     contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string),
@@ -60,10 +77,7 @@ def session_dataset(
     clicks on unknown items, so with the same catalog there are none). The serialized
     examples are cached in memory: they are small, and parsing per epoch is cheap.
     """
-    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
-    files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
-    if not files:
-        raise FileNotFoundError(f"no session examples match {patterns}")
+    files = _files(file_pattern)
     table = item_table(item_ids)
 
     def parse(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:

@@ -21,12 +21,11 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from components import contract
 from components.session_trainer import CATALOG_FILES
 from model import export
 from model.catalog import Catalog, load_catalog
 from model.config import ModelConfig
-from model.inputs import session_dataset
+from model.inputs import read_prefixes, session_dataset
 from model.model import TRACKED_K, SessionRecommender, build_model
 from model.preprocessing import PreprocessingConfig
 from serving.warmup import write_warmup_requests
@@ -117,18 +116,7 @@ def run_fn(fn_args: Any) -> None:
     write_warmup_requests(
         fn_args.serving_model_dir,
         fn_args.custom_config.get("serving_model_name", "session_recommender"),
-        warmup_sessions(fn_args.eval_files, WARMUP_REQUESTS),
+        read_prefixes(fn_args.eval_files, WARMUP_REQUESTS),
     )
     logging.info("Exported %s to %s", setup.model.variant, fn_args.serving_model_dir)
-
-
-def warmup_sessions(file_pattern: Any, count: int) -> list[list[str]]:
-    """The prefixes of the first `count` session examples, as id lists."""
-    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
-    files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
-    return [
-        [v.decode() for v in tf.train.Example.FromString(r.numpy()).features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value]
-        for r in records
-    ]
 

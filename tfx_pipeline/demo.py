@@ -14,9 +14,8 @@ import os
 import sys
 from typing import Optional
 
-import tensorflow as tf
-
 from components import contract
+from model.inputs import read_prefixes
 from serving.cli import format_recommendations, read_catalog
 from serving.client import RecommenderClient
 from serving.server import RecommenderServer, ServerConfig
@@ -28,11 +27,10 @@ from tfx_pipeline.summary import latest_uri
 def _test_session(config: PipelineConfig) -> list[str]:
     """The prefix of the first test example of the newest ingest."""
     examples = latest_uri(config, "SessionExampleGen", "Examples", split=contract.TEST)
-    files = sorted(glob.glob(os.path.join(examples, f"Split-{contract.TEST}", "*"))) if examples else []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(1):
-        example = tf.train.Example.FromString(record.numpy())
-        return [v.decode() for v in example.features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value]
-    raise RuntimeError("no test session found: run the pipeline first")
+    sessions = read_prefixes(os.path.join(examples, f"Split-{contract.TEST}", "*"), 1) if examples else []
+    if not sessions:
+        raise RuntimeError("no test session found: run the pipeline first")
+    return sessions[0]
 
 
 def _catalog_file(config: PipelineConfig) -> Optional[str]:
