@@ -4,15 +4,19 @@ PY := .venv/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::FutureWarning
 
-.PHONY: setup run test
+.PHONY: setup setup-orchestrators run test
 
 setup:
 	@scripts/setup.sh
+
+# .venv plus .venv-kfp and .venv-airflow, where the runner tests compile and load the pipeline.
+setup-orchestrators:
+	@scripts/setup.sh kfp airflow
 
 ## run: the pipeline end to end on the embedded default data, then its summary
 run: setup
 	$(PY) -m tfx_pipeline.runners.local
 
 ## test: the test suite
-test: setup
+test: setup-orchestrators
 	$(PY) -m pytest

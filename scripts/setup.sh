@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Creates .venv (Python 3.10) with the exact locked dependency set from uv.lock.
+# Creates .venv (Python 3.10) with the exact locked dependency set from uv.lock, and for each
+# orchestrator named, .venv-<name> with the base set plus that extra (pyproject.toml says why
+# they are apart: kfp and Airflow conflict, and each moves a few base packages).
 # Idempotent: a second run checks the lock and changes nothing (a few seconds).
+#   scripts/setup.sh                 .venv only (make run)
+#   scripts/setup.sh kfp airflow     also .venv-kfp and .venv-airflow (make test, tfx_pipeline.compile)
 #   PYTHON310=/path/to/python3.10 scripts/setup.sh   to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,3 +48,7 @@ fi
 export UV_PYTHON_DOWNLOADS=never
 "$TOOLS_DIR/bin/uv" sync --frozen --python "$PYTHON" --quiet
 echo "setup: .venv ready ($(.venv/bin/python --version), locked set from uv.lock)"
+for extra in "$@"; do
+  UV_PROJECT_ENVIRONMENT=".venv-$extra" "$TOOLS_DIR/bin/uv" sync --frozen --extra "$extra" --python "$PYTHON" --quiet
+  echo "setup: .venv-$extra ready (the locked set with the '$extra' extra)"
+done
