@@ -17,6 +17,7 @@ setup-orchestrators:
 run: setup
 	$(PY) -m tfx_pipeline.runners.local
 
-## test: the test suite
+## test: the test suite (installs headless Chromium first: the report tests render HTML in it)
 test: setup-orchestrators
+	@scripts/install_chromium.sh
 	$(PY) -m pytest
