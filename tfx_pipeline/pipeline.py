@@ -4,6 +4,7 @@
                       -> catalog StatisticsGen -> SchemaGen -> Transform   (item metadata)
     examples + catalog + transform graph -> SessionTrainer (run_fn in model/trainer.py)
     model + test split + last blessed model -> Evaluator (TFMA, gates) -> AtomicPusher
+    everything above -> RunReport (the run's HTML page with plots)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tfx import v1 as tfx
 
 from components import contract
 from components.atomic_pusher import AtomicPusher
+from components.run_report import RunReport
 from components.session_example_gen import SessionExampleGen
 from components.session_trainer import SessionTrainer
 from model.evaluation import eval_config
@@ -109,12 +111,21 @@ def create_pipeline(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_base)
         ),
     )
+    # Last: the run's page (data, training, evaluation vs the baseline, gate, push, example sessions).
+    run_report = RunReport(
+        model=trainer.outputs["model"], pipeline_name=config.pipeline_name, model_variant=config.model.variant,
+        ingest_report=example_gen.outputs["ingest_report"], statistics=statistics_gen.outputs["statistics"],
+        examples=example_gen.outputs["examples"], catalog=example_gen.outputs["catalog"],
+        model_run=trainer.outputs["model_run"], evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"], baseline_model=baseline.outputs["model"],
+        pushed_model=pusher.outputs["pushed_model"], split=config.evaluation.split,
+    )  # fmt: skip
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[
             example_gen, statistics_gen, schema_gen, catalog_statistics_gen, catalog_schema_gen, transform, trainer,
-            baseline, evaluator, pusher,
+            baseline, evaluator, pusher, run_report,
         ],  # fmt: skip
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,

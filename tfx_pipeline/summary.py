@@ -1,4 +1,5 @@
-"""What a person reads after a run: the ingest report, split sizes and the inferred schema.
+"""What a person reads after a run: the ingest report, split sizes, the inferred schema, the model,
+the Evaluator's verdict, and where the run's HTML report is.
 
 Artifacts are found through MLMD (the newest of each type), so the summary is right
 whether a component ran now or was reused from the cache.
@@ -16,17 +17,20 @@ from typing import Optional
 import numpy as np
 
 import tensorflow_data_validation as tfdv
-from ml_metadata import metadata_store
+from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.types import artifact_utils
 
+from components.run_report import RunReport, RunReportArtifact
 from components.session_example_gen import report as report_lib
 from model.model import TRACKED_K
 from model.trainer import HISTORY_FILE
+from reporting.html import PAGE_FILE
 from tfx_pipeline.config import PipelineConfig
 
 SUMMARY_FILE = "summary.md"
+RUN_REPORT_NODE = RunReport.__name__  # the component's default id in the pipeline
 
 
 def _latest(store: metadata_store.MetadataStore, pipeline_name: str, node_id: str, type_name: str,
@@ -36,7 +40,10 @@ def _latest(store: metadata_store.MetadataStore, pipeline_name: str, node_id: st
     context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
     if context is None:
         return None
-    type_id = store.get_artifact_type(type_name).id
+    try:
+        type_id = store.get_artifact_type(type_name).id
+    except errors.NotFoundError:  # no artifact of this type was ever recorded (e.g. the run stopped before it)
+        return None
     artifacts = [
         a for a in store.get_artifacts_by_context(context.id)
         if a.type_id == type_id and a.state == metadata_store_pb2.Artifact.LIVE
@@ -105,7 +112,17 @@ def summarize(config: PipelineConfig) -> str:
             "",
         ]
     sections += _evaluation_section(store, config)
+    page = report_page(config)
+    if page is not None:
+        sections += ["## Run report", "", f"Data, training curves, metrics per slice and category level, the comparison "
+                     f"with the last blessed model and example sessions, with plots: `{page}`", ""]  # fmt: skip
     return "\n".join(sections)
+
+
+def report_page(config: PipelineConfig) -> Optional[str]:
+    """The newest run report's page (`index.html` of the RunReport component's artifact), if any."""
+    uri = latest_uri(config, RUN_REPORT_NODE, RunReportArtifact.TYPE_NAME)
+    return os.path.join(uri, PAGE_FILE) if uri is not None else None
 
 
 _SHOWN = ("example_count", "hit@5", "hit@20", "mrr@20", "ndcg@20")

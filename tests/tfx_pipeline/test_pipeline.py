@@ -6,6 +6,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -17,6 +18,8 @@ from components.session_example_gen import IngestConfig
 from components.session_example_gen import report as report_lib
 from model import export
 from model.config import ModelConfig
+from tests.reporting.chromium import assert_renders
+from tfx_pipeline import summary as summary_lib
 from tfx_pipeline.config import DEFAULT_DATA_DIR, PipelineConfig
 from tfx_pipeline.demo import serve_and_recommend
 from tfx_pipeline.runners import local
@@ -114,6 +117,30 @@ def test_first_model_is_blessed_pushed_atomically_and_served(finished_run):
     assert answer.count("\n") > QUICK_MODEL.top_k  # a row per recommendation, with titles
 
 
+def _rendered_report(summary: str, headings: list[str]):
+    """The run report the summary points to, rendered in headless Chromium with every plot decoded."""
+    (page,) = re.findall(r"Run report \(open in a browser\): file://(\S+)", summary)
+    figures = sorted(f for f in os.listdir(os.path.dirname(page)) if f.endswith(".png"))
+    return assert_renders(page, figures, min_tables=8, headings=headings), figures
+
+
+_REPORT_SECTIONS = ["Data", "Training", "Evaluation (test split)", "Comparison with the last blessed model",
+                    "Gate and push", "Example sessions"]  # fmt: skip
+
+
+def test_run_report_shows_the_first_run(finished_run):
+    config, summary = finished_run
+    rendered, figures = _rendered_report(summary, _REPORT_SECTIONS)
+    assert os.path.dirname(summary_lib.report_page(config)) == _output(config, "RunReport", "report")
+    assert "## Run report" in summary
+    assert {"skipped-rows.png", "prefix-length.png", "training-loss.png", "metrics-per-slice.png",
+            "metrics-per-category-level.png"} <= set(figures)  # fmt: skip
+    assert "The model is BLESSED" in rendered.text and "Pushed version" in rendered.text
+    assert "No baseline: no model has been blessed before this one" in rendered.text
+    # Example test sessions went through the exported model, with the catalog's titles.
+    assert rendered.text.count("True next item:") == 3 and "Session 1:" in rendered.text
+
+
 def test_a_worse_model_is_not_blessed_and_not_pushed(finished_run):
     config, _ = finished_run
     before = sorted(os.listdir(config.serving_base))
@@ -126,6 +153,11 @@ def test_a_worse_model_is_not_blessed_and_not_pushed(finished_run):
     assert "(change vs. the last blessed model)" in summary
     assert "Not pushed" in summary
     assert sorted(os.listdir(config.serving_base)) == before
+    # The run report compares with the baseline and names the failed threshold.
+    rendered, figures = _rendered_report(summary, _REPORT_SECTIONS)
+    assert "candidate-vs-baseline.png" in figures
+    assert "The model is NOT BLESSED" in rendered.text and "change vs the last blessed model" in rendered.text
+    assert "Not pushed: the serving directory keeps the last blessed model." in rendered.text
 
 
 def test_too_many_bad_rows_fails_the_run_with_the_reason(tmp_path):

@@ -5,8 +5,9 @@
     python -m tfx_pipeline.runners.local --config my_pipeline.json
 
 Prints a line as each component starts and ends, then the run summary (also written to
-`<output_dir>/summary.md`), then serves the pushed model over gRPC on loopback, asks it for
-one recommendation, prints it and stops the server (`--no-serve` skips that).
+`<output_dir>/summary.md`) and the path of the run's HTML report, then serves the pushed
+model over gRPC on loopback, asks it for one recommendation, prints it and stops the server
+(`--no-serve` skips that).
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def run(config: PipelineConfig) -> str:
         create_pipeline(config, tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path))
     )
     text = summary.write_summary(config)
-    return text + f"\nPipeline finished in {time.time() - start:.0f} s; outputs in `{config.output_dir}`.\n"
+    text += f"\nPipeline finished in {time.time() - start:.0f} s; outputs in `{config.output_dir}`.\n"
+    page = summary.report_page(config)
+    return text + (f"Run report (open in a browser): file://{page}\n" if page else "")
 
 
 def main(argv: list[str]) -> None:
