@@ -29,6 +29,9 @@ PREPROCESSING_FN = "model.preprocessing.preprocessing_fn"
 RUN_FN = "model.trainer.run_fn"
 # Packages whose code the Transform and Trainer steps run.
 _CODE_PACKAGES = ("model", "components")
+# Code under them that runs only after the model is trained (the run report): editing it must
+# not re-run Transform and the Trainer.
+_AFTER_TRAINING = (os.path.join("components", "run_report"),)
 
 
 def code_fingerprint() -> str:
@@ -40,6 +43,8 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for package in _CODE_PACKAGES:
         for root, _, files in sorted(os.walk(os.path.join(REPO_ROOT, package))):
+            if os.path.relpath(root, REPO_ROOT).startswith(_AFTER_TRAINING):
+                continue
             for name in sorted(f for f in files if f.endswith(".py")):
                 path = os.path.join(root, name)
                 digest.update(os.path.relpath(path, REPO_ROOT).encode())
