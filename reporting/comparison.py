@@ -4,8 +4,10 @@
 `rows`, each with `row` (its name), `family` (`baseline` or `model`), `metrics` per slice
 (`all`, `tail`, `cold`: `examples` and `hit@K` / `mrr@K` / `ndcg@K` as fractions),
 `train_wall_s`, `train_examples_per_s`, `parameters`, `peak_rss_mb`, `epochs_run` and
-`hyperparameters` (any of the cost fields may be null). The page shows metrics as
-percentages (P@20 is HIT@20, as in the SR-GNN line of papers).
+`hyperparameters` (any of the cost fields may be null). A row that cannot run on the data
+set carries `unavailable` (the reason) and no metrics: the table shows the reason and the
+charts leave it out. The page shows metrics as percentages (P@20 is HIT@20, as in the SR-GNN
+line of papers); baselines come first, then models, each in the order given.
 
 Example:
     >>> result = {"dataset": "diginetica", "rows": [{"row": "V-SKNN", "family": "baseline",
@@ -32,17 +34,28 @@ SCATTER_METRICS = METRICS[:2]
 
 
 def _validate(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The rows, baselines first; a clear error for anything the page cannot show."""
     rows = result.get("rows") if isinstance(result, Mapping) else None
     if not isinstance(rows, list) or not rows:
         raise ValueError("a comparison result needs a non-empty 'rows' list (benchmarks/results/compare_<dataset>.json)")
     for i, row in enumerate(rows):
-        if not isinstance(row, Mapping) or "row" not in row or "all" not in row.get("metrics", {}):
-            raise ValueError(f"row {i} needs 'row' (its name) and 'metrics' with an 'all' slice: {json.dumps(row)[:200]}")
+        if not isinstance(row, Mapping) or "row" not in row:
+            raise ValueError(f"row {i} needs 'row' (its name): {json.dumps(row)[:200]}")
+        if row.get("unavailable"):
+            continue
+        if "all" not in (row.get("metrics") or {}):
+            raise ValueError(f"row {i} ({row['row']}) needs 'metrics' with an 'all' slice, or 'unavailable': "
+                             f"{json.dumps(row)[:200]}")  # fmt: skip
         for slice_name, metrics in row["metrics"].items():
             for key, value in metrics.items():
                 if key != "examples" and value is not None and not 0.0 <= value <= 1.0:
                     raise ValueError(f"{row['row']}: {slice_name} {key} = {value} is not a fraction in [0, 1]")
-    return rows
+    return sorted(rows, key=lambda r: r.get("family") != "baseline")
+
+
+def _measured(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows with metrics (not `unavailable`)."""
+    return [r for r in rows if not r.get("unavailable")]
 
 
 def _metric(row: Mapping[str, Any], slice_name: str, key: str) -> Optional[float]:
@@ -51,7 +64,7 @@ def _metric(row: Mapping[str, Any], slice_name: str, key: str) -> Optional[float
 
 def _slice_sizes(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Test examples per slice (the largest any row reports: rows are evaluated on the same test set)."""
-    return {s: max(int(r["metrics"].get(s, {}).get("examples") or 0) for r in rows) for s in SLICES}
+    return {s: max([int(r["metrics"].get(s, {}).get("examples") or 0) for r in _measured(rows)] or [0]) for s in SLICES}
 
 
 def _table(page: Page, rows: Sequence[Mapping[str, Any]], slices: Sequence[str]) -> None:
@@ -59,6 +72,9 @@ def _table(page: Page, rows: Sequence[Mapping[str, Any]], slices: Sequence[str])
     header += ["train wall", "train ex/s", "parameters", "peak RSS", "epochs"]
     cells = []
     for row in rows:
+        if row.get("unavailable"):
+            cells.append([row["row"], row.get("family", ""), row["unavailable"]] + [""] * (len(header) - 3))
+            continue
         cost = [
             seconds(row.get("train_wall_s")),
             count(row.get("train_examples_per_s")),
@@ -68,7 +84,7 @@ def _table(page: Page, rows: Sequence[Mapping[str, Any]], slices: Sequence[str])
         ]
         cells.append([row["row"], row.get("family", "")]
                      + [percent(_metric(row, s, key)) for key, _ in METRICS for s in slices] + cost)  # fmt: skip
-    best = max(_metric(r, "all", "hit@20") or 0.0 for r in rows)
+    best = max(_metric(r, "all", "hit@20") or 0.0 for r in _measured(rows))
     classes = ["highlight" if best > 0 and _metric(r, "all", "hit@20") == best else "" for r in rows]
     page.table(header, cells, row_classes=classes)
     page.paragraph(f"Highlighted: the best P@20 over all test examples. {MISSING}: not measured or not applicable.")
@@ -76,13 +92,13 @@ def _table(page: Page, rows: Sequence[Mapping[str, Any]], slices: Sequence[str])
 
 def _charts(page: Page, rows: Sequence[Mapping[str, Any]], slices: Sequence[str]) -> None:
     for key, name in METRICS:
-        series = {r["row"]: [_metric(r, s, key) for s in slices] for r in rows}
+        series = {r["row"]: [_metric(r, s, key) for s in slices] for r in _measured(rows)}
         page.figure(plots.grouped_bar_chart(list(slices), series, title=f"{name} by slice", percent=True),
                     f"bars-{name.lower().replace('@', '-at-')}", caption=f"{name} per slice and row")  # fmt: skip
 
 
 def _scatter(page: Page, rows: Sequence[Mapping[str, Any]]) -> None:
-    timed = [r for r in rows if r.get("train_wall_s") is not None]
+    timed = [r for r in _measured(rows) if r.get("train_wall_s") is not None]
     if not timed:
         page.paragraph("No row reports its training time: no accuracy-vs-time chart.", kind="note")
         return
@@ -96,14 +112,18 @@ def _scatter(page: Page, rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _settings(page: Page, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Each row's hyperparameters, and the command that produced it where the result records one."""
+    commands = any(r.get("command") for r in rows)
     cells = [[r["row"], ", ".join(f"{k}={v}" for k, v in sorted((r.get("hyperparameters") or {}).items())) or MISSING]
-             for r in rows]  # fmt: skip
-    page.table(["row", "hyperparameters"], cells)
+             + ([r.get("command") or MISSING] if commands else []) for r in rows]  # fmt: skip
+    page.table(["row", "hyperparameters"] + (["command"] if commands else []), cells)
 
 
 def write_comparison_report(result: Mapping[str, Any], out_dir: str) -> str:
     """Writes the comparison page (`index.html` and its PNGs) into `out_dir`; returns the page's path."""
     rows = _validate(result)
+    if not _measured(rows):
+        raise ValueError("no row of the comparison has metrics: every row is 'unavailable'")
     dataset = result.get("dataset", "unknown data set")
     page = Page(f"Model comparison: {dataset}", subtitle=f"{len(rows)} rows; metrics on the test split, as percentages")
     sizes = _slice_sizes(rows)
