@@ -324,9 +324,10 @@ def _gate_section(page: Page, run: RunData, evaluation: Evaluation) -> None:
     else:
         page.paragraph(f"NOT BLESSED: {len(evaluation.failures)} threshold(s) failed.", kind="bad")
     if evaluation.failures:
-        page.table(["slice", "metric", "threshold on", "value", "threshold", "message"],
+        messages = any(f.message for f in evaluation.failures)  # TFMA leaves them empty for plain thresholds
+        page.table(["slice", "metric", "threshold on", "value", "threshold"] + (["message"] if messages else []),
                    [[f.slice_name, f.metric, "change vs the last blessed model" if f.against_baseline else "value",
-                     decimal(f.value), f.threshold, f.message] for f in evaluation.failures],
+                     decimal(f.value), f.threshold] + ([f.message] if messages else []) for f in evaluation.failures],
                    row_classes=["bad"] * len(evaluation.failures))  # fmt: skip
     push = run.push
     if push is None:
