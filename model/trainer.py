@@ -1,10 +1,14 @@
 """TFX Trainer entry point: `run_fn(fn_args)` trains a variant and exports it for serving.
 
 custom_config (set by the pipeline): `model` (ModelConfig fields, with `variant`),
-`preprocessing` (PreprocessingConfig fields) and `catalog_files` (added by SessionTrainer).
-Training reads raw session examples (item ids); the catalog goes through the Transform
-graph once and is held by the model. Early stopping watches eval HIT@20 and restores the
-best weights; checkpoints, TensorBoard logs and the history land in the ModelRun artifact.
+`preprocessing` (PreprocessingConfig fields), `warm_start` and `catalog_files` (added by
+SessionTrainer). Training reads raw session examples (item ids); the catalog goes through
+the Transform graph once and is held by the model. Early stopping watches eval HIT@20 and
+restores the best weights; checkpoints, TensorBoard logs and the history land in the
+ModelRun artifact. With `warm_start`, training begins from the base model's weights (the
+last blessed model, `fn_args.base_model`), remapped to today's vocabularies; what carried
+over is logged and written to `warm_start.json` in the ModelRun artifact. Every model
+writes its weights for the next one to start from (model/warm_start.py).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import tensorflow_transform as tft
 from absl import logging
 
 from components.session_trainer import CATALOG_FILES
-from model import export
+from model import export, warm_start
 from model.catalog import Catalog, load_catalog
 from model.config import ModelConfig
 from model.inputs import read_prefixes, session_dataset
@@ -31,6 +35,7 @@ from model.preprocessing import PreprocessingConfig
 from serving.warmup import write_warmup_requests
 
 HISTORY_FILE = "history.json"
+WARM_START_FILE = "warm_start.json"
 WARMUP_REQUESTS = 10
 
 
@@ -54,6 +59,13 @@ def use_accelerator_settings() -> bool:
     return False
 
 
+def record_warm_start(report: dict[str, Any], run_dir: str) -> None:
+    """Logs what carried over from the base model and writes it to `warm_start.json`."""
+    logging.info(warm_start.summary(report))
+    with tf.io.gfile.GFile(os.path.join(run_dir, WARM_START_FILE), "w") as f:
+        json.dump(report, f, indent=2)
+
+
 def train(
     config: ModelConfig,
     catalog: Catalog,
@@ -63,11 +75,20 @@ def train(
     train_steps: Optional[int] = None,
     eval_steps: Optional[int] = None,
     verbose: Optional[int] = None,
+    base_model: Optional[str] = None,
+    vocabulary_rows: Optional[dict[str, list[str]]] = None,
 ) -> tuple[SessionRecommender, dict[str, list[float]]]:
-    """Trains `config` on session examples; returns the best model (by eval HIT@20) and history."""
+    """Trains `config` on session examples; returns the best model (by eval HIT@20) and history.
+
+    With `base_model` (a Model artifact's URI) training starts from its weights, remapped by
+    `vocabulary_rows` (warm_start.vocabularies of this catalog); `warm_start.json` says how.
+    """
     keras.utils.set_random_seed(0)
     accelerated = use_accelerator_settings()
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features, jit_compile=accelerated)
+    tf.io.gfile.makedirs(run_dir)  # gfile: on a cluster, artifacts are on object storage
+    if base_model is not None:
+        record_warm_start(warm_start.restore(model, vocabulary_rows, base_model), run_dir)
     train_data = session_dataset(train_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=True)
     eval_data = session_dataset(eval_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=False)
     steps_per_epoch = None
@@ -94,8 +115,7 @@ def train(
         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
     )
     record = {**history.history, "wall_s": [time.time() - start], "epochs_run": [len(history.epoch)]}
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, HISTORY_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
         json.dump(record, f, indent=2)
     return model, record
 
@@ -106,12 +126,20 @@ def run_fn(fn_args: Any) -> None:
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     catalog = load_catalog(fn_args.custom_config[CATALOG_FILES], tft_output, setup.preprocessing)
     logging.info("Training %s on %d catalog items", setup.model.variant, len(catalog))
+    vocabulary_rows = warm_start.vocabularies(tft_output, catalog)
+    # The base model is the Format-Serving directory of the last blessed Model artifact.
+    base_model = os.path.dirname(fn_args.base_model) if fn_args.base_model else None
+    if fn_args.custom_config.get("warm_start") and base_model is None:
+        tf.io.gfile.makedirs(fn_args.model_run_dir)
+        record_warm_start({"from_scratch": "warm start is on, but no model has been blessed yet"}, fn_args.model_run_dir)
     model, history = train(
         setup.model, catalog, fn_args.train_files, fn_args.eval_files, fn_args.model_run_dir,
         train_steps=fn_args.train_steps, eval_steps=fn_args.eval_steps,
+        base_model=base_model, vocabulary_rows=vocabulary_rows,
     )  # fmt: skip
     logging.info("Best eval %s", {k: max(v) for k, v in history.items() if k.startswith("val_") and "@" in k})
     export.export_serving_model(model, catalog, tft_output, setup, fn_args.serving_model_dir)
+    warm_start.save(model, vocabulary_rows, os.path.dirname(fn_args.serving_model_dir))
     # TF Serving (and serving/server.py) replay these at load, so the first user request is fast.
     write_warmup_requests(
         fn_args.serving_model_dir,

@@ -1,4 +1,4 @@
-"""One dataclass of every pipeline knob: data, outputs, ingest, Beam.
+"""One dataclass of every pipeline knob: data, outputs, ingest, model, gates, Beam, orchestration.
 
 Defaults run the embedded data set from the repo; point `data_dir` (and the file
 patterns) at your own contract files to run on them. A JSON file with the same fields
@@ -50,10 +50,25 @@ class PipelineConfig:
     # layout); an empty serving_dir means `<output_dir>/serving`.
     serving_model_name: str = "session_recommender"
     serving_dir: str = ""
-    # Passed to every Beam-based component. Empty runs DirectRunner in memory; any argument
-    # makes TFX package itself for remote workers (`--runner=DataflowRunner ...` to scale out).
+    # The one source of Beam arguments, passed to every Beam-based component (ExampleGen,
+    # StatisticsGen, Transform, Evaluator) by every runner. Empty: DirectRunner in memory;
+    # `--direct_running_mode=multi_processing --direct_num_workers=4` uses 4 local processes;
+    # `--runner=DataflowRunner|FlinkRunner|SparkRunner ...` scales out (README, "Running on a cluster").
     beam_pipeline_args: tuple[str, ...] = ()
     enable_cache: bool = True
+    # Start the Trainer from the last blessed model's weights, remapped to today's vocabularies
+    # (model/warm_start.py), instead of from scratch; the Evaluator compares against that model.
+    warm_start: bool = False
+    # --- Beyond this machine (tfx_pipeline/compile.py) ---
+    # The pipeline image (Dockerfile) that Kubeflow's pods and Airflow's workers run.
+    container_image: str = "session-recommender:latest"
+    # Artifacts go under `<artifact_root>/<pipeline_name>`; empty: `<output_dir>/pipelines`. On a
+    # cluster this must be storage every worker sees (`gs://bucket/pipelines`, `s3://...`).
+    artifact_root: str = ""
+    # The MLMD sqlite file of the local and Airflow runners; empty: under `<output_dir>/metadata`.
+    metadata_sqlite: str = ""
+    # Airflow's schedule for retraining (cron or a preset such as "@daily"); empty: on trigger only.
+    retrain_schedule: str = ""
 
     @property
     def serving_base(self) -> str:
@@ -62,11 +77,11 @@ class PipelineConfig:
 
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.output_dir, "pipelines", self.pipeline_name)
+        return os.path.join(self.artifact_root or os.path.join(self.output_dir, "pipelines"), self.pipeline_name)
 
     @property
     def metadata_path(self) -> str:
-        return os.path.join(self.output_dir, "metadata", self.pipeline_name, "metadata.db")
+        return self.metadata_sqlite or os.path.join(self.output_dir, "metadata", self.pipeline_name, "metadata.db")
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> "PipelineConfig":

@@ -82,6 +82,13 @@ def create_pipeline(
         materialize=False,
         disable_statistics=True,  # CatalogStatisticsGen has them
     )
+    # The last blessed model: the Evaluator's baseline (a candidate may not be worse) and,
+    # with warm_start, the Trainer's starting point.
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModelResolver")
     trainer = SessionTrainer(
         examples=example_gen.outputs["examples"],
         catalog=example_gen.outputs["catalog"],
@@ -94,14 +101,10 @@ def create_pipeline(
             "preprocessing": dataclasses.asdict(config.preprocessing),
             "code_version": code_version,
             "serving_model_name": config.serving_model_name,
+            "warm_start": config.warm_start,
         },
+        base_model=baseline.outputs["model"] if config.warm_start else None,
     )
-    # The last blessed model is the baseline: a candidate may not be worse.
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("LatestBlessedModelResolver")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
