@@ -7,7 +7,9 @@ as initialized: latency does not depend on them) is exported with warm-up reques
 served by `python -m serving.cli serve` in its own process. A load generator in another
 process runs 1, 4 and 16 concurrent clients, each sending real test sessions (batch 1)
 one after another through TF Serving's Predict stub, for `--seconds` per client count,
-with micro-batching off and on.
+for each server setup in SERVER_SETUPS: the default (micro-batching on, one-thread op
+pools, as TF Serving's `--tensorflow_intra_op_parallelism=1
+--tensorflow_inter_op_parallelism=1`), batching off, and TF's own thread pools.
 """
 
 from __future__ import annotations
@@ -19,13 +21,18 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Any
 
 import numpy as np
 
 CLIENTS = (1, 4, 16)
+# Setup name -> `serving.cli serve` flags.
+SERVER_SETUPS = {
+    "default": [],
+    "no batching": ["--no-batching"],
+    "TF's thread pools": ["--intra-op-threads", "0", "--inter-op-threads", "0"],
+}
 MODEL_NAME = "diginetica"
 
 
@@ -65,7 +72,15 @@ def _free_port() -> int:
 
 
 def load(target: str, clients: int, seconds: float, sessions: list[list[str]]) -> dict[str, Any]:
-    """`clients` threads send Predict requests one after another for `seconds`; latency in ms."""
+    """`clients` concurrent clients send Predict requests one after another for `seconds`; latency in ms.
+
+    Each client has its own channel and waits for its answer before the next request. They
+    are coroutines on one asyncio loop (grpc.aio), not threads: on a 2-core machine shared
+    with the server, 16 blocking threads fighting over the GIL cost the load generator
+    more CPU than the server spends answering, and the benchmark would measure the client.
+    """
+    import asyncio
+
     import grpc
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -79,29 +94,27 @@ def load(target: str, clients: int, seconds: float, sessions: list[list[str]]) -
         requests.append(request)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
-    start_at = time.perf_counter() + 0.2
-    stop_at = start_at + seconds
 
-    def client(index: int) -> None:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
-        stub.Predict(requests[index % len(requests)], timeout=30)  # connect before the clock starts
-        while time.perf_counter() < start_at:
-            time.sleep(0.001)
-        i = index
-        while time.perf_counter() < stop_at:
-            begin = time.perf_counter()
-            try:
-                stub.Predict(requests[i % len(requests)], timeout=30)
-                latencies[index].append((time.perf_counter() - begin) * 1000)
-            except grpc.RpcError:
-                errors[index] += 1
-            i += clients
+    async def client(index: int, start_at: float, stop_at: float) -> None:
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            await stub.Predict(requests[index % len(requests)], timeout=30)  # connect before the clock starts
+            await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+            i = index
+            while time.perf_counter() < stop_at:
+                begin = time.perf_counter()
+                try:
+                    await stub.Predict(requests[i % len(requests)], timeout=30)
+                    latencies[index].append((time.perf_counter() - begin) * 1000)
+                except grpc.RpcError:
+                    errors[index] += 1
+                i += clients
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    async def run_all() -> None:
+        start_at = time.perf_counter() + 0.5
+        await asyncio.gather(*(client(i, start_at, start_at + seconds) for i in range(clients)))
+
+    asyncio.run(run_all())
     all_ms = np.concatenate([np.array(l) for l in latencies])
     return {
         "clients": clients,
@@ -151,10 +164,10 @@ def main(argv: list[str]) -> None:
         sessions_file = os.path.join(work_dir, "sessions.json")
         with open(sessions_file, "w") as f:
             json.dump(sessions, f)
-        for batching in (False, True):
+        for setup, flags in SERVER_SETUPS.items():
             port = _free_port()
             command = [sys.executable, "-m", "serving.cli", "serve", "--base-path", base_path, "--model-name",
-                       MODEL_NAME, "--port", str(port), *(["--batching"] if batching else [])]  # fmt: skip
+                       MODEL_NAME, "--port", str(port), *flags]  # fmt: skip
             server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 _wait_until_serving(f"127.0.0.1:{port}", server)
@@ -164,9 +177,9 @@ def main(argv: list[str]) -> None:
                          f"127.0.0.1:{port}", str(clients), sessions_file],
                         env=env, capture_output=True, text=True, check=True,
                     )  # fmt: skip
-                    row = {**json.loads(out.stdout.strip().splitlines()[-1]), "batching": batching}
+                    row = {**json.loads(out.stdout.strip().splitlines()[-1]), "server": setup, "server_flags": flags}
                     rows.append(row)
-                    print(f"batching={'on ' if batching else 'off'} clients={row['clients']:>2}  p50 {row['p50_ms']:>7.2f} ms"
+                    print(f"{setup:<18} clients={row['clients']:>2}  p50 {row['p50_ms']:>7.2f} ms"
                           f"  p99 {row['p99_ms']:>7.2f} ms  {row['qps']:>8.1f} req/s  errors {row['errors']}", flush=True)  # fmt: skip
             finally:
                 server.terminate()

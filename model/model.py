@@ -99,11 +99,23 @@ class SessionRecommender(keras.Model):
 
     def score(self, session: Any, item_vectors: Any) -> Any:
         """Session vectors `[batch, width]` x item vectors `[items, width]` -> logits `[batch, items]`."""
+        return self.score_prepared(session, self.scoring_vectors(item_vectors))
+
+    def scoring_vectors(self, item_vectors: Any) -> Any:
+        """The item side of `score`, `[width, items]`: a server computes it once, not per request.
+
+        Normalized (cosine scores), divided by the temperature and laid out for a plain
+        matmul, which on CPU is twice as fast as one with a transposed operand.
+        """
+        if self.model_config.cosine_scores:
+            item_vectors = item_vectors / ops.maximum(ops.norm(item_vectors, axis=-1, keepdims=True), 1e-6)
+        return ops.transpose(item_vectors / self.model_config.temperature)
+
+    def score_prepared(self, session: Any, scoring_vectors: Any) -> Any:
+        """`score` against `scoring_vectors(item_vectors)`."""
         if self.model_config.cosine_scores:
             session = session / ops.maximum(ops.norm(session, axis=-1, keepdims=True), 1e-6)
-            item_vectors = item_vectors / ops.maximum(ops.norm(item_vectors, axis=-1, keepdims=True), 1e-6)
-        logits = ops.matmul(session, ops.transpose(item_vectors)) / self.model_config.temperature
-        return ops.cast(logits, "float32")
+        return ops.cast(ops.matmul(session, scoring_vectors), "float32")
 
     def call(self, inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
         rows = inputs[features.PREFIX_ROWS]

@@ -1,24 +1,20 @@
 """Micro-batching for `serving_default`: concurrent requests share one model call.
 
-A call's cost is mostly fixed (Python and TF dispatch, and one pass over the catalog's
-item vectors to score), so 16 sessions scored at once cost far less than 16 calls. One
-worker thread takes the first waiting request, gathers more for at most `timeout_ms` or
-until `max_size` sessions, pads every session to the longest with "" (the model drops
-padding, so the answer does not change), runs once and hands each request its own rows.
-While a batch runs, new requests queue up and form the next one without waiting.
-
-When it pays: under concurrent load, not for one client at a time, so the server keeps it
-off unless asked (`--batching`). Measured on 2 busy cores, a 45,000-item catalog, the
-server in its own process: 16 concurrent clients got 590 instead of 330 requests/s and a
-p99 of 80 instead of 130+ ms; one client sending requests one after another got a p50 of
-7.0 instead of 4.3 ms (the wait, and the hops to the worker thread and back).
+A call's fixed cost (Python and TF dispatch, a pass over the catalog's item vectors, the
+top-K) dominates a single session's, so 16 sessions scored at once cost far less than 16
+calls. Batches form by themselves, without a timer: a request that finds the model idle
+runs at once on its own thread (a lone client pays nothing); requests that arrive while
+the model is busy queue up, and when it frees, one worker thread runs all of them (up to
+`max_size` sessions) as one call, every session padded to the longest with "" (the model
+drops padding, so no answer changes). `timeout_ms` > 0 makes the worker also wait that
+long for more company, which trades latency for bigger batches.
 
 If the batched call fails (one session the model refuses fails the whole call), each
 request of the batch runs alone, so a bad request never fails its neighbours.
 
 Usage:
 
-    batcher = MicroBatcher(max_size=32, timeout_ms=1.0)
+    batcher = MicroBatcher(max_size=32)
     outputs = batcher.run(signature, item_ids)  # item_ids: object array [batch, length]
     batcher.stop()
 """
@@ -48,15 +44,21 @@ class _Pending:
 
 
 class MicroBatcher:
-    def __init__(self, max_size: int = 32, timeout_ms: float = 1.0) -> None:
+    def __init__(self, max_size: int = 32, timeout_ms: float = 0.0) -> None:
         self.max_size = max_size
         self.timeout_s = timeout_ms / 1000
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._model_busy = threading.Lock()  # held by whoever runs the model
         self._worker = threading.Thread(target=self._loop, name="micro-batcher", daemon=True)
         self._worker.start()
 
     def run(self, signature: Signature, item_ids: np.ndarray) -> dict[str, np.ndarray]:
         """The outputs for `item_ids` alone; raises what the model raised for them."""
+        if self._queue.empty() and self._model_busy.acquire(blocking=False):
+            try:  # the model is idle: no one to batch with, and no hop to the worker
+                return signature.call({ITEM_IDS: item_ids})
+            finally:
+                self._model_busy.release()
         pending = _Pending(signature, item_ids, Future())
         self._queue.put(pending)
         return pending.answer.result()
@@ -74,10 +76,12 @@ class MicroBatcher:
             if first is _STOP:
                 return
             batch, rows = [first], len(first.item_ids)
+            self._model_busy.acquire()  # requests queue while a lone request runs inline
             deadline = time.monotonic() + self.timeout_s
             while rows < self.max_size:
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    wait_s = deadline - time.monotonic()
+                    item = self._queue.get(timeout=wait_s) if wait_s > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP or item.signature is not first.signature or rows + len(item.item_ids) > self.max_size:
@@ -85,7 +89,10 @@ class MicroBatcher:
                     break
                 batch.append(item)
                 rows += len(item.item_ids)
-            self._run(batch, rows)
+            try:
+                self._run(batch, rows)
+            finally:
+                self._model_busy.release()
 
     def _run(self, batch: list[_Pending], rows: int) -> None:
         signature = batch[0].signature

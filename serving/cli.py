@@ -31,17 +31,19 @@ _TITLE_WIDTH = 60
 def _serve(args: argparse.Namespace) -> int:
     from absl import logging
 
-    from serving.server import RecommenderServer, ServerConfig
+    from serving.server import RecommenderServer, ServerConfig, set_op_parallelism
     from serving.versions import VersionManager
 
     logging.set_verbosity(logging.INFO)
+    set_op_parallelism(args.intra_op_threads, args.inter_op_threads)
     # Handlers first: a SIGTERM during the first load also stops cleanly.
     stopping = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stopping.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         limits = Limits(args.max_batch_size, args.max_session_length, args.max_request_bytes)
         versions = VersionManager(args.base_path, args.model_name, poll_s=args.poll_s, limits=limits).start()
-        config = ServerConfig(args.host, args.port, limits, args.batching, args.batch_max_size, args.batch_timeout_ms)
+        config = ServerConfig(args.host, args.port, limits, not args.no_batching, args.batch_max_size,
+                              args.batch_timeout_ms, args.max_workers)  # fmt: skip
         server = RecommenderServer(versions, config)
         try:
             port = server.start()
@@ -130,9 +132,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to answer other machines")
     serve.add_argument("--port", type=int, default=8500, help="0: any free port (printed)")
     serve.add_argument("--poll-s", type=float, default=5.0, help="seconds between looks for a new version")
-    serve.add_argument("--batching", action="store_true", help="micro-batch concurrent requests (pays under load)")
-    serve.add_argument("--batch-max-size", type=int, default=32)
-    serve.add_argument("--batch-timeout-ms", type=float, default=1.0)
+    serve.add_argument("--max-workers", type=int, default=16, help="requests handled at once")
+    serve.add_argument("--no-batching", action="store_true", help="one model call per request, even under load")
+    serve.add_argument("--batch-max-size", type=int, default=32, help="sessions per batched model call")
+    serve.add_argument("--batch-timeout-ms", type=float, default=0.0, help="> 0: batches wait this long for company")
+    # TF Serving's --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism. One
+    # thread each: a recommendation is many tiny ops, and concurrent requests fill the cores.
+    serve.add_argument("--intra-op-threads", type=int, default=1, help="threads within one op (0: TF's default)")
+    serve.add_argument("--inter-op-threads", type=int, default=1, help="ops of one call run at once (0: TF's default)")
     defaults = Limits()
     serve.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size, help="sessions per request")
     serve.add_argument("--max-session-length", type=int, default=defaults.max_session_length)
