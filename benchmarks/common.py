@@ -23,10 +23,10 @@ def environment() -> dict[str, Any]:
     return {"python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count()}
 
 
-def write_result(name: str, result: dict[str, Any]) -> str:
-    """Writes `results/<name>.json` and returns its path."""
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    path = os.path.join(RESULTS_DIR, f"{name}.json")
+def write_result(name: str, result: dict[str, Any], results_dir: str = RESULTS_DIR) -> str:
+    """Writes `<results_dir>/<name>.json` and returns its path."""
+    os.makedirs(results_dir, exist_ok=True)
+    path = os.path.join(results_dir, f"{name}.json")
     with open(path, "w") as f:
         json.dump({**result, "environment": environment()}, f, indent=2)
         f.write("\n")

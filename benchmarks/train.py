@@ -24,7 +24,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from model.preprocessing import PreprocessingConfig
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 TAIL_CLICKS = 10
+EVAL_BATCH = 1024
 HELD_OUT_SHARE = 0.05
 
 
@@ -123,15 +124,21 @@ def prepare(name: str, work_dir: str) -> dict[str, Any]:
     return prepared
 
 
-def evaluate(model: Any, catalog: Any, test_files: str, config: ModelConfig) -> dict[str, Any]:
-    """Ranks of every test target among all catalog items, overall and per slice."""
+def evaluate(model: Any, catalog: Any, test_files: str, max_prefix_length: int,
+             max_examples: Optional[int] = None) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Ranks of every test target (or the first `max_examples`) among all catalog items, per slice.
+
+    `model(inputs)[features.ITEM_LOGITS]` gives `[batch, items]` scores; any callable that
+    returns that dict is ranked the same way (benchmarks/baselines.py).
+    """
     from keras import ops
 
     from model.inputs import session_dataset
 
     clicks = catalog.features[features.TRAIN_CLICKS]
     ranks, tail, cold = [], [], []
-    for inputs, labels in session_dataset(test_files, catalog.item_ids, config.max_prefix_length, 1024, shuffle=False):
+    batches = session_dataset(test_files, catalog.item_ids, max_prefix_length, EVAL_BATCH, shuffle=False)
+    for inputs, labels in batches.take(-(-max_examples // EVAL_BATCH) if max_examples else -1):
         rows, target = inputs[features.PREFIX_ROWS].numpy(), labels[features.TARGET_ROW].numpy()
         logits = model(inputs)[features.ITEM_LOGITS]
         ranks.append(ops.convert_to_numpy(target_rank(logits, target)))
@@ -139,46 +146,73 @@ def evaluate(model: Any, catalog: Any, test_files: str, config: ModelConfig) -> 
         tail.append((prefix_clicks < TAIL_CLICKS).any(axis=1) | (clicks[target] < TAIL_CLICKS))
         cold.append(clicks[target] == 0)
     ranks, tail, cold = np.concatenate(ranks), np.concatenate(tail), np.concatenate(cold)
-    result = {"examples": int(ranks.size), "all": ranking_metrics(ranks)}
-    for slice_name, mask in (("tail", tail), ("cold", cold)):
+    result = {}
+    for slice_name, mask in (("all", np.ones_like(tail)), ("tail", tail), ("cold", cold)):
         result[slice_name] = {"examples": int(mask.sum()), **(ranking_metrics(ranks[mask]) if mask.any() else {})}
     return result
 
 
-def run(name: str, variant: str, overrides: dict[str, Any], work_dir: str) -> dict[str, Any]:
+def load(name: str, work_dir: str) -> tuple[dict[str, Any], Any]:
+    """The prepared data set and its catalog, as the model holds it."""
     import tensorflow_transform as tft
 
     from model.catalog import load_catalog
-    from model.trainer import train
 
     prepared = prepare(name, work_dir)
-    dataset = DATASETS[name]
-    config = ModelConfig.preset(variant, **{**dataset.model_overrides, **overrides})
-    catalog = load_catalog(prepared["catalog_files"], tft.TFTransformOutput(prepared["transform_dir"]), dataset.preprocessing)
+    catalog = load_catalog(prepared["catalog_files"], tft.TFTransformOutput(prepared["transform_dir"]),
+                           DATASETS[name].preprocessing)  # fmt: skip
+    return prepared, catalog
+
+
+def train_examples(work_dir: str) -> int:
+    with open(os.path.join(work_dir, "counters.json")) as f:
+        return json.load(f)["stats"][f"examples/{contract.TRAIN}"]
+
+
+def fit_and_evaluate(name: str, config: ModelConfig, work_dir: str, train_steps: Optional[int] = None,
+                     eval_steps: Optional[int] = None) -> dict[str, Any]:  # fmt: skip
+    """Trains `config` (early stopping on the eval split), then ranks the whole test split.
+
+    `train_steps` caps the run at that many batches, spread over `config.epochs` (a fixed
+    budget of training examples); without it each epoch is one pass over the training set.
+    """
+    from model.trainer import train
+
+    prepared, catalog = load(name, work_dir)
     start = time.time()
     model, history = train(config, catalog, prepared["splits"][contract.TRAIN], prepared["splits"][contract.EVAL],
-                           os.path.join(work_dir, "runs", variant))  # fmt: skip
+                           os.path.join(work_dir, "runs", config.variant), train_steps=train_steps,
+                           eval_steps=eval_steps)  # fmt: skip
     train_s = time.time() - start
-    with open(os.path.join(work_dir, "counters.json")) as f:
-        train_examples = json.load(f)["stats"][f"examples/{contract.TRAIN}"]
+    epochs = history["epochs_run"][0]
+    per_epoch = (train_steps // config.epochs) * config.batch_size if train_steps else train_examples(work_dir)
     start = time.time()
-    metrics = evaluate(model, catalog, prepared["splits"][contract.TEST], config)
-    overall = metrics["all"]
+    metrics = evaluate(model, catalog, prepared["splits"][contract.TEST], config.max_prefix_length)
     return {
-        "variant": variant,
-        "p@20": round(100 * overall["hit@20"], 2),
-        "mrr@20": round(100 * overall["mrr@20"], 2),
-        "ndcg@20": round(100 * overall["ndcg@20"], 2),
         "metrics": metrics,
-        "train_examples": train_examples,
-        "epochs_run": history["epochs_run"][0],
+        "train_examples": train_examples(work_dir),
+        "examples_seen": per_epoch * epochs,
+        "epochs_run": epochs,
         "best_val_hit@20": round(100 * max(history["val_hit@20"]), 2),
-        "train_examples_per_s": round(train_examples * history["epochs_run"][0] / train_s),
+        "train_examples_per_s": round(per_epoch * epochs / train_s),
         "train_wall_s": round(train_s),
         "eval_wall_s": round(time.time() - start),
         "parameters": int(model.count_params()),
         "peak_rss_mb": round(peak_rss_mb()),
         "config": dataclasses.asdict(config),
+    }
+
+
+def run(name: str, variant: str, overrides: dict[str, Any], work_dir: str) -> dict[str, Any]:
+    config = ModelConfig.preset(variant, **{**DATASETS[name].model_overrides, **overrides})
+    result = fit_and_evaluate(name, config, work_dir)
+    overall = result["metrics"]["all"]
+    return {
+        "variant": variant,
+        "p@20": round(100 * overall["hit@20"], 2),
+        "mrr@20": round(100 * overall["mrr@20"], 2),
+        "ndcg@20": round(100 * overall["ndcg@20"], 2),
+        **result,
     }
 
 

@@ -12,6 +12,14 @@ Variants differ by config alone (no copied model code), named as in M2TRec's Tab
 | M2TRec_hybrid | id + all metadata            | next item + category levels  |
 | HierSRec   | id + all metadata               | category levels feed the item head |
 
+Two baselines from outside the family are presets too, so they share the input pipeline,
+the training loop and the item head (benchmarks/compare.py ranks them beside the family):
+
+| baseline | item encoder | session encoder                                      |
+|----------|--------------|------------------------------------------------------|
+| GRU4Rec  | item id      | GRU, last state (Hidasi et al.)                      |
+| SASRec   | item id      | causal Transformer, last position (Kang and McAuley) |
+
 Any variant becomes hybrid with `use_item_id=True` (ID-only is the same encoder with the
 metadata switched off).
 
@@ -27,10 +35,10 @@ import dataclasses
 import json
 from typing import Any
 
+_ID_ONLY = dict(use_item_id=True, use_title=False, use_categories=False, use_brand=False, use_price=False)
 VARIANTS = {
-    "TRec_id": dict(use_item_id=True, use_title=False, use_categories=False, use_brand=False, use_price=False,
-                    category_loss_weight=0.0),
-    "MuTRec_id": dict(use_item_id=True, use_title=False, use_categories=False, use_brand=False, use_price=False),
+    "TRec_id": dict(_ID_ONLY, category_loss_weight=0.0),
+    "MuTRec_id": dict(_ID_ONLY),
     "TRec_title": dict(use_item_id=False, use_title=True, use_categories=False, use_brand=False, use_price=False,
                        category_loss_weight=0.0),
     "MeTRec": dict(use_item_id=False, category_loss_weight=0.0),
@@ -38,7 +46,11 @@ VARIANTS = {
     # M2TRec plus an item-id embedding: where metadata is thin (Diginetica: category only).
     "M2TRec_hybrid": dict(use_item_id=True),
     "HierSRec": dict(use_item_id=True, hierarchical=True),
+    # Baselines, not members of the family: id-only, next item only, another session encoder.
+    "GRU4Rec": dict(_ID_ONLY, category_loss_weight=0.0, session_encoder="gru", pooling="last"),
+    "SASRec": dict(_ID_ONLY, category_loss_weight=0.0, causal=True, pooling="last"),
 }  # fmt: skip
+BASELINES = ("GRU4Rec", "SASRec")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +70,10 @@ class ModelConfig:
     price_dim: int = 8
     item_dim: int = 64
 
-    # Session encoder (M2TRec Eq. 5).
+    # Session encoder (M2TRec Eq. 5): "transformer", or "gru" (GRU4Rec); `causal` attention
+    # lets each position see only earlier items (SASRec).
+    session_encoder: str = "transformer"
+    causal: bool = False
     num_layers: int = 2
     num_heads: int = 4
     ff_dim: int = 256
@@ -94,6 +109,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.pooling not in ("mean", "last", "attention"):
             raise ValueError(f"pooling must be mean, last or attention, got {self.pooling!r}")
+        if self.session_encoder not in ("transformer", "gru"):
+            raise ValueError(f"session_encoder must be transformer or gru, got {self.session_encoder!r}")
+        if self.causal and self.session_encoder != "transformer":
+            raise ValueError("causal attention needs session_encoder='transformer'")
         if self.softmax not in ("full", "sampled"):
             raise ValueError(f"softmax must be full or sampled, got {self.softmax!r}")
         if not (self.use_item_id or self.use_title or self.use_categories or self.use_brand or self.use_price):

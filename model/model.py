@@ -46,7 +46,8 @@ class SessionRecommender(keras.Model):
         )  # fmt: skip
         self.session_encoder = SessionEncoder(
             config.item_dim, config.num_layers, config.num_heads, config.ff_dim, config.dropout,
-            config.max_prefix_length, config.pooling, name="session_encoder",
+            config.max_prefix_length, config.pooling, kind=config.session_encoder, causal=config.causal,
+            name="session_encoder",
         )  # fmt: skip
         head_levels = range(1, category_levels + 1) if config.uses_category_heads else range(0)
         self.category_heads = (

@@ -1,14 +1,19 @@
-"""Item vectors of a session -> one session vector (M2TRec Eq. 5).
+"""Item vectors of a session -> one session vector (M2TRec Eq. 5, and two baselines).
 
-Learned position embeddings count back from the most recent item, so position 0 always
-means "the last click" whatever the session's length; Transformer blocks contextualize
-the items; a pooling layer reduces them to one vector.
+`kind="transformer"` (M2TRec): learned position embeddings count back from the most
+recent item, so position 0 always means "the last click" whatever the session's length;
+Transformer blocks contextualize the items. `causal=True` lets each position see only
+earlier items, which with `pooling="last"` is SASRec. `kind="gru"` is GRU4Rec: stacked GRUs
+read the session in order, so they need no positions, and `pooling="last"` takes the
+final state. A pooling layer reduces the contextual items to one vector.
 
 Example:
     >>> encoder = SessionEncoder(width=8, num_layers=1, num_heads=2, ff_dim=16, max_length=5)
     >>> items = keras.random.normal((2, 5, 8))
     >>> mask = keras.ops.convert_to_tensor([[True] * 5, [True, True, False, False, False]])
     >>> encoder(items, mask).shape
+    (2, 8)
+    >>> SessionEncoder(width=8, kind="gru", pooling="last")(items, mask).shape
     (2, 8)
 """
 
@@ -22,6 +27,8 @@ from keras import ops
 from model.layers.pooling import SessionPooling
 from model.layers.transformer import TransformerBlock
 
+KINDS = ("transformer", "gru")
+
 
 @keras.saving.register_keras_serializable(package="session_recommender")
 class SessionEncoder(keras.layers.Layer):
@@ -34,26 +41,39 @@ class SessionEncoder(keras.layers.Layer):
         dropout: float = 0.1,
         max_length: int = 50,
         pooling: str = "mean",
+        kind: str = "transformer",
+        causal: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.config = dict(width=width, num_layers=num_layers, num_heads=num_heads, ff_dim=ff_dim,
-                           dropout=dropout, max_length=max_length, pooling=pooling)  # fmt: skip
+        if kind not in KINDS:
+            raise ValueError(f"session encoder kind must be one of {KINDS}, got {kind!r}")
+        if causal and kind != "transformer":
+            raise ValueError("causal attention needs kind='transformer' (a GRU is causal already)")
+        self.config = dict(width=width, num_layers=num_layers, num_heads=num_heads, ff_dim=ff_dim, dropout=dropout,
+                           max_length=max_length, pooling=pooling, kind=kind, causal=causal)  # fmt: skip
         self.max_length = max_length
-        self.positions = keras.layers.Embedding(max_length, width, name="positions")
         self.input_dropout = keras.layers.Dropout(dropout)
-        self.blocks = [TransformerBlock(width, num_heads, ff_dim, dropout, name=f"block_{i}") for i in range(num_layers)]
+        if kind == "transformer":
+            self.positions = keras.layers.Embedding(max_length, width, name="positions")
+            self.blocks = [TransformerBlock(width, num_heads, ff_dim, dropout, causal=causal, name=f"block_{i}")
+                           for i in range(num_layers)]  # fmt: skip
+        else:
+            self.positions = None
+            self.blocks = [keras.layers.GRU(width, return_sequences=True, name=f"gru_{i}") for i in range(num_layers)]
         self.pooling = SessionPooling(pooling)
 
     def call(self, item_vectors: Any, mask: Any, training: bool = False) -> Any:
         """`item_vectors`: `[batch, length, width]`, left-aligned; `mask`: `[batch, length]`."""
-        length = ops.shape(item_vectors)[1]
-        lengths = ops.sum(ops.cast(mask, "int32"), axis=1, keepdims=True)
-        from_last = ops.clip(lengths - 1 - ops.expand_dims(ops.arange(length, dtype="int32"), 0), 0, self.max_length - 1)
-        weights = ops.expand_dims(ops.cast(mask, item_vectors.dtype), -1)
-        x = self.input_dropout(item_vectors + self.positions(from_last), training=training) * weights
+        x = item_vectors
+        if self.positions is not None:
+            length = ops.shape(item_vectors)[1]
+            lengths = ops.sum(ops.cast(mask, "int32"), axis=1, keepdims=True)
+            steps = ops.expand_dims(ops.arange(length, dtype="int32"), 0)
+            x = x + self.positions(ops.clip(lengths - 1 - steps, 0, self.max_length - 1))
+        x = self.input_dropout(x, training=training) * ops.expand_dims(ops.cast(mask, item_vectors.dtype), -1)
         for block in self.blocks:
-            x = block(x, mask, training=training)
+            x = block(x, mask=mask, training=training)
         return self.pooling(x, mask)
 
     def get_config(self) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 The block of M2TRec's Figure 1 (post-norm, as in Vaswani et al.). Padding positions
 are masked out as keys, so a session's output does not depend on how much it is padded.
+With `causal=True` each position also sees only itself and earlier items (SASRec), so a
+position's output is what the model knows at that click.
 
 Example:
     >>> block = TransformerBlock(width=8, num_heads=2, ff_dim=16)
@@ -21,9 +23,11 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="session_recommender")
 class TransformerBlock(keras.layers.Layer):
-    def __init__(self, width: int, num_heads: int, ff_dim: int, dropout: float = 0.1, **kwargs: Any) -> None:
+    def __init__(self, width: int, num_heads: int, ff_dim: int, dropout: float = 0.1, causal: bool = False,
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.width, self.num_heads, self.ff_dim, self.dropout_rate = width, num_heads, ff_dim, dropout
+        self.causal = causal
         self.attention = keras.layers.MultiHeadAttention(num_heads, width // num_heads, dropout=dropout)
         self.attention_dropout = keras.layers.Dropout(dropout)
         self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-6)
@@ -34,8 +38,12 @@ class TransformerBlock(keras.layers.Layer):
 
     def call(self, x: Any, mask: Any, training: bool = False) -> Any:
         """`x`: `[batch, length, width]`; `mask`: `[batch, length]`, True for real items."""
-        # Every query may attend to every real item of its session (keys), never to padding.
+        # Every query may attend to every real item of its session (keys), never to padding;
+        # with `causal`, only to items at or before its own position.
         attention_mask = ops.broadcast_to(ops.expand_dims(mask, 1), (ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[1]))
+        if self.causal:
+            steps = ops.arange(ops.shape(x)[1])
+            attention_mask = ops.logical_and(attention_mask, ops.expand_dims(steps[:, None] >= steps[None, :], 0))
         attended = self.attention(x, x, attention_mask=attention_mask, training=training)
         x = self.attention_norm(x + self.attention_dropout(attended, training=training))
         hidden = self.ff_out(self.ff_in(x))
@@ -43,4 +51,4 @@ class TransformerBlock(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "width": self.width, "num_heads": self.num_heads, "ff_dim": self.ff_dim,
-                "dropout": self.dropout_rate}  # fmt: skip
+                "dropout": self.dropout_rate, "causal": self.causal}  # fmt: skip

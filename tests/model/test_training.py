@@ -64,3 +64,13 @@ def test_train_keeps_the_best_epoch_and_writes_the_run(ingested, ingested_catalo
         assert json.load(f)["epochs_run"] == [2]
     assert os.path.exists(tmp_path / "checkpoints" / "best.weights.h5")
     assert os.listdir(tmp_path / "tensorboard")
+
+
+def test_baseline_presets_and_encoder_options_are_validated():
+    gru, sasrec = ModelConfig.preset("GRU4Rec"), ModelConfig.preset("SASRec")
+    assert (gru.session_encoder, gru.pooling, gru.use_item_id, gru.use_title) == ("gru", "last", True, False)
+    assert (sasrec.session_encoder, sasrec.causal, sasrec.pooling) == ("transformer", True, "last")
+    with pytest.raises(ValueError, match="session_encoder"):
+        ModelConfig(session_encoder="lstm")
+    with pytest.raises(ValueError, match="causal"):
+        ModelConfig(session_encoder="gru", causal=True)

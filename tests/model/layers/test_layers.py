@@ -31,6 +31,38 @@ def test_session_encoder_ignores_padding(mode):
     np.testing.assert_allclose(ops.convert_to_numpy(short), ops.convert_to_numpy(long), atol=1e-5)
 
 
+@pytest.mark.parametrize("kind, causal, mode", [("gru", False, "last"), ("gru", False, "mean"), ("transformer", True, "last")])
+def test_gru_and_causal_encoders_ignore_padding(kind, causal, mode):
+    keras.utils.set_random_seed(0)
+    encoder = SessionEncoder(width=8, num_layers=2, num_heads=2, ff_dim=16, dropout=0.0, max_length=12, pooling=mode,
+                             kind=kind, causal=causal)  # fmt: skip
+    items = np.random.default_rng(0).normal(size=(3, 5, 8)).astype("float32")
+    lengths = [5, 2, 1]
+    short = encoder(items, _mask(lengths, 5))
+    long = encoder(_padded(items, 4), _mask(lengths, 9))
+    np.testing.assert_allclose(ops.convert_to_numpy(short), ops.convert_to_numpy(long), atol=1e-5)
+
+
+def test_causal_block_positions_do_not_see_later_items():
+    block = TransformerBlock(width=8, num_heads=2, ff_dim=16, dropout=0.0, causal=True)
+    x = np.random.default_rng(0).normal(size=(1, 4, 8)).astype("float32")
+    changed = x.copy()
+    changed[:, 3] += 10.0  # only the last item differs
+    a, b = (ops.convert_to_numpy(block(v, _mask([4], 4))) for v in (x, changed))
+    np.testing.assert_allclose(a[:, :3], b[:, :3], atol=1e-5)
+    assert not np.allclose(a[:, 3], b[:, 3])
+    # Without `causal`, every position sees the last item.
+    plain = TransformerBlock(width=8, num_heads=2, ff_dim=16, dropout=0.0)
+    assert not np.allclose(ops.convert_to_numpy(plain(x, _mask([4], 4)))[:, 0], ops.convert_to_numpy(plain(changed, _mask([4], 4)))[:, 0])
+
+
+def test_session_encoder_rejects_unknown_kinds():
+    with pytest.raises(ValueError, match="kind"):
+        SessionEncoder(width=8, kind="lstm")
+    with pytest.raises(ValueError, match="causal"):
+        SessionEncoder(width=8, kind="gru", causal=True)
+
+
 def test_positions_count_back_from_the_last_item():
     # The same 2 items give the same vector whether the window is 2 or 6 wide.
     encoder = SessionEncoder(width=4, num_layers=1, num_heads=1, ff_dim=8, dropout=0.0, max_length=6, pooling="last")
@@ -106,7 +138,8 @@ def test_heads_and_fusion():
 
 
 def test_layers_round_trip_through_config():
-    for layer in (SessionEncoder(width=8, num_heads=2, ff_dim=16), ItemEncoder(VOCAB, 2), CategoryHeads([3, 4]),
-                  HierarchicalFusion(8), SessionPooling("attention"), TransformerBlock(8, 2, 16)):  # fmt: skip
+    for layer in (SessionEncoder(width=8, num_heads=2, ff_dim=16), SessionEncoder(width=8, kind="gru"),
+                  ItemEncoder(VOCAB, 2), CategoryHeads([3, 4]), HierarchicalFusion(8), SessionPooling("attention"),
+                  TransformerBlock(8, 2, 16, causal=True)):  # fmt: skip
         clone = layer.__class__.from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()

@@ -1,0 +1,237 @@
+"""Baselines and every variant of the family on one split, ranked by the same metric code.
+
+    .venv/bin/python -m benchmarks.compare --dataset diginetica               # every row
+    .venv/bin/python -m benchmarks.compare --dataset beauty --row Pop --row V-SKNN
+
+Rows: Pop and V-SKNN (benchmarks/baselines.py), GRU4Rec and SASRec (presets of the same
+Keras model with another session encoder), and the family TRec_id ... HierSRec. Every row
+ranks each test target among all catalog items with `benchmarks.train.evaluate`, overall
+and on the `tail` and `cold` slices (see benchmarks/train.py).
+
+The neural rows share one recorded setup, benchmarks/compare_config.json: the same budget
+of training examples (`budget.train_examples`, validated `budget.epochs` times, early
+stopping on the eval split carved from training) and the hyper-parameters chosen by
+`benchmarks.search` on that eval split (benchmarks/results/search_<dataset>.json), where
+a variant's preset does not fix them. A row whose inputs the data set lacks (TRec_title
+on Diginetica, which has no titles) is listed as n/a, not run.
+
+Each row runs in its own process, so its peak memory is its own and is freed after. A
+finished row replaces its entry in benchmarks/results/compare_<dataset>.json, and the
+markdown table compare_<dataset>.md is regenerated from all rows and printed, so a table
+can be built over several runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+from typing import Any, Optional
+
+from benchmarks import train as bench
+from benchmarks.common import RESULTS_DIR, peak_rss_mb, write_result
+from benchmarks.search import chosen_family, compare_config, load_search, neural_config
+from components import contract
+from model.config import BASELINES, VARIANTS
+from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
+
+FAMILY = ("TRec_id", "MuTRec_id", "TRec_title", "MeTRec", "M2TRec", "M2TRec_hybrid", "HierSRec")
+ROWS = ("Pop", "V-SKNN", *BASELINES, *FAMILY)
+# The item encoder's inputs, by the ModelConfig flag that switches each on.
+INPUTS = {"use_item_id": "item ids", "use_title": "titles", "use_categories": "categories", "use_brand": "brands",
+          "use_price": "prices"}  # fmt: skip
+KS = (5, 10, 20)
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What every neural row of a data set gets: training examples, spread over `epochs` validations."""
+
+    train_examples: int
+    epochs: int
+    eval_examples: Optional[int] = None  # validation examples per epoch (None: the whole eval split)
+
+    def train_steps(self, batch_size: int) -> int:
+        return self.epochs * math.ceil(self.train_examples / (self.epochs * batch_size))
+
+
+def unavailable(dataset: str, row: str) -> Optional[str]:
+    """Why `row` cannot run on `dataset` (the data lack all its inputs), or None."""
+    if row not in VARIANTS:
+        return None
+    preset = VARIANTS[row]
+    wanted = [flag for flag in INPUTS if preset.get(flag, flag != "use_item_id")]
+    switched_off = bench.DATASETS[dataset].model_overrides
+    if all(switched_off.get(flag, True) is False for flag in wanted):
+        return f"n/a: no {', '.join(INPUTS[flag] for flag in wanted)} in this data set"
+    return None
+
+
+def _baseline_row(dataset: str, row: str, work_dir: str) -> dict[str, Any]:
+    from benchmarks.baselines import VSKNN, Pop
+
+    prepared, catalog = bench.load(dataset, work_dir)
+    start = time.time()
+    if row == "Pop":
+        model, hyperparameters = Pop(catalog), {"scores": "training clicks"}
+    else:
+        chosen = load_search(dataset)["vsknn"]["chosen"]
+        sessions = VSKNN.sessions_from_examples(prepared["splits"][contract.TRAIN], catalog.item_ids)
+        model = VSKNN(sessions, catalog, **chosen)
+        hyperparameters = {**chosen, "weighting": "linear", "training_sessions": sessions.shape[0]}
+    train_s = time.time() - start
+    start = time.time()
+    metrics = bench.evaluate(model, catalog, prepared["splits"][contract.TEST], 50)
+    return {"row": row, "family": "baseline", "metrics": metrics, "train_wall_s": round(train_s, 1),
+            "train_examples_per_s": None, "parameters": None, "peak_rss_mb": round(peak_rss_mb()), "epochs_run": None,
+            "hyperparameters": hyperparameters, "eval_wall_s": round(time.time() - start, 1)}  # fmt: skip
+
+
+def _neural_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[str, Any]:
+    hyperparameters = chosen_family(dataset)
+    config = neural_config(dataset, row, hyperparameters, epochs=budget.epochs)
+    eval_steps = math.ceil(budget.eval_examples / config.batch_size) if budget.eval_examples else None
+    result = bench.fit_and_evaluate(dataset, config, work_dir, budget.train_steps(config.batch_size), eval_steps)
+    return {"row": row, "family": "baseline" if row in BASELINES else "model", "metrics": result["metrics"],
+            **{key: result[key] for key in ("train_wall_s", "train_examples_per_s", "parameters", "epochs_run",
+                                             "examples_seen", "best_val_hit@20")},
+            "peak_rss_mb": round(peak_rss_mb()), "hyperparameters": result["config"],
+            "eval_wall_s": result["eval_wall_s"]}  # fmt: skip
+
+
+def run_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[str, Any]:
+    """One row, in this process."""
+    reason = unavailable(dataset, row)
+    if reason:
+        return {"row": row, "family": "model", "unavailable": reason, "metrics": {}, "train_wall_s": None,
+                "train_examples_per_s": None, "parameters": None, "peak_rss_mb": None, "epochs_run": None,
+                "hyperparameters": {}, "eval_wall_s": None}  # fmt: skip
+    if row in ("Pop", "V-SKNN"):
+        return _baseline_row(dataset, row, work_dir)
+    return _neural_row(dataset, row, work_dir, budget)
+
+
+# --- The table ---------------------------------------------------------------------------
+def _pct(metrics: dict[str, Any], name: str) -> str:
+    return f"{100 * metrics[name]:.2f}" if name in metrics else "–"
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """All rows as one markdown table, in ROWS order (percent; tail and cold/held-out at @20)."""
+    order = {name: i for i, name in enumerate(ROWS)}
+    rows = sorted(result["rows"], key=lambda r: order.get(r["row"], len(order)))
+    cold = "held-out" if bench.DATASETS[result["dataset"]].hold_out_items else "cold"
+    counts = next((r["metrics"] for r in rows if r["metrics"]), {})
+    lines = [
+        f"| row | kind | P@20 | MRR@20 | NDCG@20 | P@10 | MRR@10 | tail P@20 | tail MRR@20 | {cold} P@20 | "
+        f"{cold} MRR@20 | train min | train ex/s | epochs | parameters | peak MB |",
+        "|---|---|" + "---:|" * 14,
+    ]
+    for r in rows:
+        if r.get("unavailable"):
+            lines.append(f"| {r['row']} | {r['family']} | {r['unavailable']} |" + " |" * 13)
+            continue
+        m = r["metrics"]
+        rate = f"{r['train_examples_per_s']:,}" if r["train_examples_per_s"] else "–"
+        params = f"{r['parameters']:,}" if r["parameters"] else "–"
+        lines.append(
+            f"| {r['row']} | {r['family']} | {_pct(m['all'], 'hit@20')} | {_pct(m['all'], 'mrr@20')} | "
+            f"{_pct(m['all'], 'ndcg@20')} | {_pct(m['all'], 'hit@10')} | {_pct(m['all'], 'mrr@10')} | "
+            f"{_pct(m['tail'], 'hit@20')} | {_pct(m['tail'], 'mrr@20')} | {_pct(m['cold'], 'hit@20')} | "
+            f"{_pct(m['cold'], 'mrr@20')} | {r['train_wall_s'] / 60:.1f} | {rate} | {r['epochs_run'] or '–'} | "
+            f"{params} | {r['peak_rss_mb']:,} |"
+        )
+    if counts:
+        lines += ["", f"Test examples: all {counts['all']['examples']:,}, tail {counts['tail']['examples']:,}, "
+                      f"{cold} {counts['cold']['examples']:,}. P@K = HIT@K; metrics in percent."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def write_outputs(result: dict[str, Any], results_dir: str) -> None:
+    """compare_<dataset>.json and .md, printed, and the HTML page where reporting has it."""
+    name = f"compare_{result['dataset']}"
+    write_result(name, result, results_dir)
+    table = markdown_table(result)
+    with open(os.path.join(results_dir, f"{name}.md"), "w") as f:
+        f.write(f"# Comparison on {result['dataset']}\n\n{table}\n")
+    print(table, flush=True)
+    try:
+        from reporting.comparison import write_comparison_report
+    except ImportError:
+        print("(reporting.comparison is not there yet: no HTML page)")
+        return
+    write_comparison_report(result, os.path.join(results_dir, name))
+
+
+def _load(path: str, dataset: str) -> dict[str, Any]:
+    if os.path.exists(path):
+        with open(path) as f:
+            return {k: v for k, v in json.load(f).items() if k != "environment"}
+    return {"dataset": dataset, "rows": []}
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(bench.DATASETS), required=True)
+    parser.add_argument("--row", action="append", choices=ROWS, help="repeatable; default: every row")
+    parser.add_argument("--train-examples", type=int, help="override the recorded budget (e.g. for a smoke run)")
+    parser.add_argument("--epochs", type=int, help="override the recorded number of validations")
+    parser.add_argument("--eval-examples", type=int, help="override the recorded validation examples per epoch")
+    parser.add_argument("--row-timeout-minutes", type=float, default=25, help="a row running longer is killed")
+    parser.add_argument("--results-dir", default=RESULTS_DIR)
+    parser.add_argument("--work-dir", help="cache of prepared data (default outputs/benchmarks/<dataset>)")
+    parser.add_argument("--row-output", help=argparse.SUPPRESS)  # set for the per-row child process
+    args = parser.parse_args(argv)
+    work_dir = os.path.abspath(args.work_dir or os.path.join(DEFAULT_OUTPUT_DIR, "benchmarks", args.dataset))
+    recorded = compare_config(args.dataset)["budget"]
+    budget = Budget(args.train_examples or recorded["train_examples"], args.epochs or recorded["epochs"],
+                    args.eval_examples or recorded.get("eval_examples"))  # fmt: skip
+
+    if args.row_output:  # the child: one row, in this process
+        (row,) = args.row
+        with open(args.row_output, "w") as f:
+            json.dump(run_row(args.dataset, row, work_dir, budget), f)
+        return
+
+    path = os.path.join(args.results_dir, f"compare_{args.dataset}.json")
+    for row in args.row or ROWS:
+        row_output = os.path.join(work_dir, "compare", f"{row}.json")
+        os.makedirs(os.path.dirname(row_output), exist_ok=True)
+        command = [sys.executable, "-m", "benchmarks.compare", *_without_rows(argv), "--row", row,
+                   "--row-output", row_output]  # fmt: skip
+        print(f"== {row}: {shlex.join(command[1:])}", flush=True)
+        try:
+            failed = subprocess.run(command, timeout=60 * args.row_timeout_minutes).returncode
+        except subprocess.TimeoutExpired:  # run() has killed the child
+            failed = f"over {args.row_timeout_minutes} minutes"
+        if failed:
+            print(f"!! {row} failed ({failed}); the table keeps its previous entry", flush=True)
+            continue
+        with open(row_output) as f:
+            entry = {**json.load(f), "command": shlex.join(["python", *command[1:-2]]), "budget": dataclasses.asdict(budget)}
+        result = _load(path, args.dataset)
+        result["rows"] = [r for r in result["rows"] if r["row"] != row] + [entry]
+        write_outputs(result, args.results_dir)
+
+
+def _without_rows(argv: list[str]) -> list[str]:
+    """The command line less its --row options (each child gets exactly one)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--row":
+            skip = True
+        elif not arg.startswith("--row="):
+            kept.append(arg)
+    return kept
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,90 @@
+"""The comparison's baselines, row rules and table, on toy data (no real data set needed)."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import scipy.sparse as sp
+
+from benchmarks.baselines import VSKNN, Pop, popularity_ranks
+from benchmarks.compare import Budget, _without_rows, markdown_table, unavailable
+from benchmarks.search import _choose, neural_config
+from model import features
+from model.metrics import target_rank
+
+CLICKS = np.array([5, 0, 9, 0, 1], "int64")
+CATALOG = types.SimpleNamespace(features={features.TRAIN_CLICKS: CLICKS})
+
+
+def _scores(model, rows):
+    return np.asarray(model({features.PREFIX_ROWS: np.array(rows, "int32")})[features.ITEM_LOGITS])
+
+
+def test_popularity_breaks_every_tie():
+    ranks = popularity_ranks(CLICKS)
+    assert len(set(ranks.tolist())) == len(CLICKS) and ranks.argmax() == 2 and ranks.max() == 1.0
+    scores = _scores(Pop(CATALOG), [[0, -1], [3, 4]])
+    assert scores.shape == (2, 5) and (np.argsort(-scores[0])[:2] == [2, 0]).all()
+    # The two unclicked items do not share a rank, so neither gets the better one for free.
+    assert [int(target_rank(scores[:1], np.array([item]))[0]) for item in (1, 3)] == [4, 3]
+
+
+def test_vsknn_scores_items_of_similar_sessions():
+    # Sessions, most recent first: {0, 1}, {2, 3}, {0, 4}.
+    sessions = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [1, 0, 0, 0, 1]], "float32"))
+    knn = VSKNN(sessions, CATALOG, k=1, sample_size=10)
+    scores = _scores(knn, [[2, 0, -1], [0, -1, -1]])
+    # Prefix [2, 0]: item 0 (the latest) weighs 1, item 2 weighs 0.5. Sessions {0, 1} and {0, 4}
+    # are equally similar (1); the one neighbour is the more recent, {0, 1}.
+    assert scores[0, 1] > 1 > 0.01 > scores[0, 4] and scores[0, 3] < 0.01
+    # Unscored items rank behind scored ones, by popularity.
+    assert scores[1, 1] > scores[1, 2] > scores[1, 3]
+    # Padding changes nothing.
+    np.testing.assert_allclose(scores[1], _scores(knn, [[0]])[0])
+
+
+def test_vsknn_samples_only_recent_sessions():
+    sessions = sp.csr_matrix(np.array([[1, 0, 0, 0, 1], [1, 1, 0, 0, 0]], "float32"))
+    recent_only = _scores(VSKNN(sessions, CATALOG, k=5, sample_size=1), [[0]])[0]
+    assert recent_only[4] > recent_only[1]  # the older session {0, 1} is outside the sample
+
+
+def test_rows_the_data_cannot_feed_are_not_run():
+    assert unavailable("diginetica", "TRec_title") == "n/a: no titles in this data set"
+    assert unavailable("diginetica", "M2TRec") is None and unavailable("beauty", "TRec_title") is None
+    assert unavailable("diginetica", "V-SKNN") is None
+
+
+def test_shared_hyperparameters_never_override_a_preset():
+    shared = {"width": 32, "num_layers": 1, "num_heads": 2, "category_loss_weight": 0.3, "pooling": "attention"}
+    assert neural_config("beauty", "TRec_id", shared).category_loss_weight == 0.0
+    assert neural_config("beauty", "SASRec", shared).pooling == "last"
+    m2trec = neural_config("diginetica", "M2TRec", shared)
+    assert (m2trec.item_dim, m2trec.ff_dim, m2trec.pooling, m2trec.use_title) == (32, 64, "attention", False)
+
+
+def test_search_keeps_the_best_value_of_each_knob():
+    trials = [{"change": {}, "val_hit@20": 0.3, "val_mrr@20": 0.1},
+              {"change": {"dropout": 0.1}, "val_hit@20": 0.2, "val_mrr@20": 0.1},
+              {"change": {"num_layers": 2}, "val_hit@20": 0.302, "val_mrr@20": 0.1},
+              {"change": {"learning_rate": 0.003}, "val_hit@20": 0.4, "val_mrr@20": 0.1}]  # fmt: skip
+    base = {"dropout": 0.2, "learning_rate": 0.001, "num_layers": 1}
+    # 2 layers gain less than the margin: not adopted.
+    assert _choose(base, trials) == {"dropout": 0.2, "learning_rate": 0.003, "num_layers": 1}
+
+
+def test_budget_table_and_child_command_line():
+    assert Budget(1000, 2).train_steps(256) == 4
+    assert _without_rows(["--dataset", "beauty", "--row", "Pop", "--row=V-SKNN", "--epochs", "1"]) == [
+        "--dataset", "beauty", "--epochs", "1"]  # fmt: skip
+    metrics = {"examples": 10, "hit@10": 0.4, "mrr@10": 0.2, "hit@20": 0.5, "mrr@20": 0.25, "ndcg@20": 0.3}
+    row = {"row": "Pop", "family": "baseline", "metrics": {"all": metrics, "tail": metrics, "cold": {"examples": 0}},
+           "train_wall_s": 6.0, "train_examples_per_s": None, "parameters": None, "peak_rss_mb": 100,
+           "epochs_run": None}  # fmt: skip
+    na = {"row": "TRec_title", "family": "model", "unavailable": "n/a: no titles in this data set"}
+    table = markdown_table({"dataset": "diginetica", "rows": [na, row]})
+    lines = table.splitlines()
+    assert lines[2].startswith("| Pop | baseline | 50.00 | 25.00 | 30.00 | 40.00 | 20.00 |")
+    assert "| TRec_title | model | n/a: no titles in this data set |" in lines[3]
+    assert len({line.count("|") for line in lines[:4]}) == 1
