@@ -108,7 +108,7 @@ class VSKNN:
         ids, example_session = np.unique(np.concatenate(session_ids), return_inverse=True)
         last_time = np.full(len(ids), np.iinfo(np.int64).min)
         np.maximum.at(last_time, example_session, np.concatenate(times))
-        natural = np.argsort(np.array([_natural_key(i.decode()) for i in ids], dtype=object), kind="stable")
+        natural = np.array(sorted(range(len(ids)), key=lambda i: _natural_key(ids[i].decode())), np.int64)
         natural_rank = np.empty(len(ids), np.int64)
         natural_rank[natural] = np.arange(len(ids))
         recency = np.lexsort((-natural_rank, -last_time))  # most recent first
