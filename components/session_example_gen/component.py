@@ -30,7 +30,8 @@ from components.session_example_gen.config import IngestConfig
 class IngestReport(types.Artifact):
     """Counts of rows kept per split and skipped per reason, with samples (JSON + Markdown)."""
 
-    TYPE_NAME = "IngestReport"
+    # "<namespace>.<Name>": Kubeflow Pipelines v2 rejects custom artifact type names without one.
+    TYPE_NAME = "session_recommender.IngestReport"
 
 
 class SessionExampleGenSpec(types.ComponentSpec):

@@ -26,6 +26,7 @@ from tfx import v1 as tfx
 from tfx_pipeline import summary
 from tfx_pipeline.config import PipelineConfig
 from tfx_pipeline.pipeline import create_pipeline
+from tfx_pipeline.runners import share_code_with_beam_workers
 
 # LocalDagRunner logs these at INFO among thousands of other lines; they are the progress.
 _PROGRESS = re.compile(r"Component \S+ is (running|finished)")
@@ -56,6 +57,7 @@ def parse_config(argv: list[str]) -> tuple[PipelineConfig, bool, bool]:
 def run(config: PipelineConfig) -> str:
     """Runs the pipeline and returns the run summary."""
     os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
+    share_code_with_beam_workers()  # for `--direct_running_mode=multi_processing` in beam_pipeline_args
     start = time.time()
     tfx.orchestration.LocalDagRunner().run(
         create_pipeline(config, tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path))
