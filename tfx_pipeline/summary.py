@@ -23,6 +23,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.types import artifact_utils
 
 from components.run_report import RunReport, RunReportArtifact
+from components.session_example_gen import IngestReport
 from components.session_example_gen import report as report_lib
 from model.model import TRACKED_K
 from model.trainer import HISTORY_FILE
@@ -70,7 +71,7 @@ def summarize(config: PipelineConfig) -> str:
     store = open_store(config)
 
     sections = [f"# Run summary: {config.pipeline_name}", "", f"Data: `{config.data_dir}`", ""]
-    report = _latest(store, config.pipeline_name, "SessionExampleGen", "IngestReport")
+    report = _latest(store, config.pipeline_name, "SessionExampleGen", IngestReport.TYPE_NAME)
     if report is not None:
         sections.append(report_lib.render_markdown(report_lib.read_report(report.uri)).replace("# Ingest report", "## Ingest report"))
         sections.append(f"Report: `{os.path.join(report.uri, report_lib.REPORT_MARKDOWN)}`\n")
