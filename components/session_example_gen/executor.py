@@ -229,7 +229,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 counters_path=counters_path,
             )  # fmt: skip
 
-        with open(counters_path) as f:
+        with FileSystems.open(counters_path) as f:  # on a cluster, the artifact is on object storage
             counters = json.load(f)
         report = report_lib.build_report(
             counters["stats"], counters["samples"], config.split_names, config.max_bad_fraction
