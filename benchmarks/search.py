@@ -162,6 +162,9 @@ def _markdown(dataset: str, result: dict[str, Any], setup: dict[str, Any]) -> st
             lines.append(f"| `{json.dumps(t['change']) if t['change'] else 'base'}` | {t['train_examples']:,} | "
                          f"{100 * t['val_hit@20']:.2f} | {100 * t['val_mrr@20']:.2f} | {t['wall_s']} |")  # fmt: skip
         lines += ["", f"Chosen: `{json.dumps(family['chosen'])}`", ""]
+    if "family_search_from" in setup:
+        lines += ["## Family", "", f"No search of its own: benchmarks/compare.py trains every neural row with "
+                  f"{setup['family_search_from']}'s chosen values (compare_config.json: `family_search_from`).", ""]  # fmt: skip
     if "vsknn" in result:
         lines += ["## V-SKNN", "", "| k, sample | val HIT@20 | val MRR@20 | wall s |", "|---|---:|---:|---:|"]
         for t in result["vsknn"]["trials"]:
