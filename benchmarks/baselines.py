@@ -12,11 +12,9 @@ what `benchmarks.train.evaluate` calls.
   similar are the neighbours; an item's score is the sum of the similarities of the
   neighbours that hold it.
 
-Scores tie often (most items get 0 from V-SKNN, many share a click count), and the rank
-counts only items scored strictly higher, which would hand a tied target the best rank.
-Both baselines therefore add a tie-break below any real score difference: the item's
-popularity rank, every item distinct, so an unscored target ranks behind every scored
-item and behind the more popular unscored ones (V-SKNN falls back on popularity).
+Most items get 0 from V-SKNN and many share a click count; `benchmarks.train.evaluate`
+breaks such ties by popularity for every row, so a target scored 0 ranks behind every
+scored item and behind the more popular unscored ones (V-SKNN falls back on popularity).
 
 Example:
     >>> pop = Pop(catalog)                                                   # doctest: +SKIP
@@ -37,16 +35,6 @@ from components import contract
 from model import features
 from model.inputs import item_table
 
-TIE_BREAK = 1e-3  # below the smallest V-SKNN score (one shared item of a 50-click prefix weighs 0.02)
-
-
-def popularity_ranks(train_clicks: np.ndarray) -> np.ndarray:
-    """Each item's popularity as a distinct value in (0, 1]: the most clicked item gets 1."""
-    order = np.argsort(train_clicks, kind="stable")
-    ranks = np.empty(len(train_clicks), "float32")
-    ranks[order] = np.arange(1, len(order) + 1, dtype="float32") / len(order)
-    return ranks
-
 
 def _rows(inputs: dict[str, Any]) -> np.ndarray:
     rows = inputs[features.PREFIX_ROWS]
@@ -57,7 +45,7 @@ class Pop:
     """Most clicked items in training first, whatever the session."""
 
     def __init__(self, catalog: Any) -> None:
-        self.scores = popularity_ranks(catalog.features[features.TRAIN_CLICKS])
+        self.scores = catalog.features[features.TRAIN_CLICKS].astype("float64")
 
     def __call__(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
         batch = _rows(inputs).shape[0]
@@ -71,12 +59,11 @@ def _natural_key(text: str) -> tuple:
 class VSKNN:
     """Session-kNN with vector (position-decayed) prefixes and recency-sampled neighbours."""
 
-    def __init__(self, sessions: sp.csr_matrix, catalog: Any, k: int = 100, sample_size: int = 1000) -> None:
+    def __init__(self, sessions: sp.csr_matrix, k: int = 100, sample_size: int = 1000) -> None:
         """`sessions`: binary `[sessions, items]`, most recent session first (`sessions_from_examples`)."""
         self.sessions = sessions
         self.sessions_t = sessions.T.tocsr()
         self.k, self.sample_size = k, sample_size
-        self.tie_break = TIE_BREAK * popularity_ranks(catalog.features[features.TRAIN_CLICKS])
 
     @staticmethod
     def sessions_from_examples(file_pattern: str, item_ids: np.ndarray) -> sp.csr_matrix:
@@ -150,5 +137,4 @@ class VSKNN:
             (np.concatenate(neighbour_sims), (np.concatenate(neighbour_rows), np.concatenate(neighbour_cols))),
             shape=similarity.shape,
         )
-        scores = (neighbours @ self.sessions).toarray() + self.tie_break[None, :]
-        return {features.ITEM_LOGITS: scores.astype("float32")}
+        return {features.ITEM_LOGITS: (neighbours @ self.sessions).toarray()}

@@ -83,7 +83,7 @@ def _baseline_row(dataset: str, row: str, work_dir: str) -> dict[str, Any]:
     else:
         chosen = load_search(dataset)["vsknn"]["chosen"]
         sessions = VSKNN.sessions_from_examples(prepared["splits"][contract.TRAIN], catalog.item_ids)
-        model = VSKNN(sessions, catalog, **chosen)
+        model = VSKNN(sessions, **chosen)
         hyperparameters = {**chosen, "weighting": "linear", "training_sessions": sessions.shape[0]}
     train_s = time.time() - start
     start = time.time()

@@ -119,7 +119,7 @@ def _search_vsknn(dataset: str, setup: dict[str, Any], work_dir: str) -> dict[st
     for k in search["vsknn_space"]["k"]:
         for sample_size in search["vsknn_space"]["sample_size"]:
             start = time.time()
-            model = VSKNN(sessions, catalog, k=k, sample_size=sample_size)
+            model = VSKNN(sessions, k=k, sample_size=sample_size)
             metrics = bench.evaluate(model, catalog, prepared["splits"][contract.EVAL], 50,
                                      max_examples=search["eval_examples"])["all"]  # fmt: skip
             trial = {"change": {"k": k, "sample_size": sample_size}, "wall_s": round(time.time() - start),

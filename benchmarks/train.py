@@ -39,6 +39,7 @@ from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 TAIL_CLICKS = 10
 EVAL_BATCH = 1024
+TIE_BREAK = 1e-7  # below the gap between distinct float32 scores of magnitude >= 1
 HELD_OUT_SHARE = 0.05
 
 
@@ -124,6 +125,14 @@ def prepare(name: str, work_dir: str) -> dict[str, Any]:
     return prepared
 
 
+def popularity_ranks(train_clicks: np.ndarray) -> np.ndarray:
+    """Each item's popularity as a distinct value in (0, 1]: the most clicked item gets 1."""
+    order = np.argsort(train_clicks, kind="stable")
+    ranks = np.empty(len(train_clicks), "float64")
+    ranks[order] = np.arange(1, len(order) + 1) / len(order)
+    return ranks
+
+
 def evaluate(model: Any, catalog: Any, test_files: str, max_prefix_length: int,
              max_examples: Optional[int] = None) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Ranks of every test target (or the first `max_examples`) among all catalog items, per slice.
@@ -136,11 +145,15 @@ def evaluate(model: Any, catalog: Any, test_files: str, max_prefix_length: int,
     from model.inputs import session_dataset
 
     clicks = catalog.features[features.TRAIN_CLICKS]
+    # Exact ties would otherwise go the target's way (the rank counts only higher scores):
+    # items with one shared vector (one category, or the unknown-id row) would all rank as
+    # their best. Popularity breaks them, in float64 below any float32 score difference.
+    tie_break = TIE_BREAK * popularity_ranks(clicks)
     ranks, tail, cold = [], [], []
     batches = session_dataset(test_files, catalog.item_ids, max_prefix_length, EVAL_BATCH, shuffle=False)
     for inputs, labels in batches.take(-(-max_examples // EVAL_BATCH) if max_examples else -1):
         rows, target = inputs[features.PREFIX_ROWS].numpy(), labels[features.TARGET_ROW].numpy()
-        logits = model(inputs)[features.ITEM_LOGITS]
+        logits = np.asarray(ops.convert_to_numpy(model(inputs)[features.ITEM_LOGITS]), "float64") + tie_break
         ranks.append(ops.convert_to_numpy(target_rank(logits, target)))
         prefix_clicks = np.where(rows >= 0, clicks[np.maximum(rows, 0)], TAIL_CLICKS)
         tail.append((prefix_clicks < TAIL_CLICKS).any(axis=1) | (clicks[target] < TAIL_CLICKS))

@@ -7,10 +7,11 @@ import types
 import numpy as np
 import scipy.sparse as sp
 
-from benchmarks.baselines import VSKNN, Pop, popularity_ranks
+from benchmarks.baselines import VSKNN, Pop
 from benchmarks.compare import Budget, _without_rows, markdown_table, unavailable
 from benchmarks.search import _choose, neural_config
 from model import features
+from benchmarks.train import TIE_BREAK, popularity_ranks
 from model.metrics import target_rank
 
 CLICKS = np.array([5, 0, 9, 0, 1], "int64")
@@ -26,27 +27,29 @@ def test_popularity_breaks_every_tie():
     assert len(set(ranks.tolist())) == len(CLICKS) and ranks.argmax() == 2 and ranks.max() == 1.0
     scores = _scores(Pop(CATALOG), [[0, -1], [3, 4]])
     assert scores.shape == (2, 5) and (np.argsort(-scores[0])[:2] == [2, 0]).all()
-    # The two unclicked items do not share a rank, so neither gets the better one for free.
-    assert [int(target_rank(scores[:1], np.array([item]))[0]) for item in (1, 3)] == [4, 3]
+    # The two unclicked items tie; broken as evaluate() does, neither gets the better rank for free.
+    broken = scores[:1] + TIE_BREAK * ranks
+    assert [int(target_rank(broken, np.array([item]))[0]) for item in (1, 3)] == [4, 3]
+    # It never reorders float32 scores that differ.
+    close = np.float32(5.0) + np.array([0, 1, 2], "float32") * np.spacing(np.float32(5.0))
+    assert (np.argsort(close + TIE_BREAK * np.array([1.0, 0.5, 0.1])) == [0, 1, 2]).all()
 
 
 def test_vsknn_scores_items_of_similar_sessions():
     # Sessions, most recent first: {0, 1}, {2, 3}, {0, 4}.
     sessions = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [1, 0, 0, 0, 1]], "float32"))
-    knn = VSKNN(sessions, CATALOG, k=1, sample_size=10)
+    knn = VSKNN(sessions, k=1, sample_size=10)
     scores = _scores(knn, [[2, 0, -1], [0, -1, -1]])
     # Prefix [2, 0]: item 0 (the latest) weighs 1, item 2 weighs 0.5. Sessions {0, 1} and {0, 4}
     # are equally similar (1); the one neighbour is the more recent, {0, 1}.
-    assert scores[0, 1] > 1 > 0.01 > scores[0, 4] and scores[0, 3] < 0.01
-    # Unscored items rank behind scored ones, by popularity.
-    assert scores[1, 1] > scores[1, 2] > scores[1, 3]
+    np.testing.assert_allclose(scores[0], [1, 1, 0, 0, 0])
     # Padding changes nothing.
     np.testing.assert_allclose(scores[1], _scores(knn, [[0]])[0])
 
 
 def test_vsknn_samples_only_recent_sessions():
     sessions = sp.csr_matrix(np.array([[1, 0, 0, 0, 1], [1, 1, 0, 0, 0]], "float32"))
-    recent_only = _scores(VSKNN(sessions, CATALOG, k=5, sample_size=1), [[0]])[0]
+    recent_only = _scores(VSKNN(sessions, k=5, sample_size=1), [[0]])[0]
     assert recent_only[4] > recent_only[1]  # the older session {0, 1} is outside the sample
 
 
