@@ -38,7 +38,7 @@ from benchmarks import train as bench
 from benchmarks.common import RESULTS_DIR, peak_rss_mb, write_result
 from benchmarks.search import chosen_family, compare_config, load_search, neural_config
 from components import contract
-from model.config import BASELINES, VARIANTS
+from model.config import BASELINES, VARIANTS, ModelConfig
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 FAMILY = ("TRec_id", "MuTRec_id", "TRec_title", "MeTRec", "M2TRec", "M2TRec_hybrid", "HierSRec")
@@ -103,6 +103,19 @@ def _neural_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[s
                                              "examples_seen", "best_val_hit@20")},
             "peak_rss_mb": round(peak_rss_mb()), "hyperparameters": result["config"],
             "eval_wall_s": result["eval_wall_s"]}  # fmt: skip
+
+
+def _reevaluated(dataset: str, previous: dict[str, Any], work_dir: str) -> dict[str, Any]:
+    """`previous` (a neural row) re-ranked from its saved best weights; its training figures stay."""
+    from model.model import build_model
+
+    config = ModelConfig(**previous["hyperparameters"])
+    prepared, catalog = bench.load(dataset, work_dir)
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    model.load_weights(os.path.join(work_dir, "runs", config.variant, "checkpoints", "best.weights.h5"))
+    start = time.time()
+    metrics = bench.evaluate(model, catalog, prepared["splits"][contract.TEST], config.max_prefix_length)
+    return {**previous, "metrics": metrics, "eval_wall_s": round(time.time() - start), "reevaluated": True}
 
 
 def run_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[str, Any]:
@@ -183,6 +196,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--train-examples", type=int, help="override the recorded budget (e.g. for a smoke run)")
     parser.add_argument("--epochs", type=int, help="override the recorded number of validations")
     parser.add_argument("--eval-examples", type=int, help="override the recorded validation examples per epoch")
+    parser.add_argument("--reevaluate", action="store_true",
+                        help="re-rank trained neural rows from their saved best weights (after a change to the "
+                             "ranking code), keeping their training figures")  # fmt: skip
     parser.add_argument("--row-timeout-minutes", type=float, default=25, help="a row running longer is killed")
     parser.add_argument("--results-dir", default=RESULTS_DIR)
     parser.add_argument("--work-dir", help="cache of prepared data (default outputs/benchmarks/<dataset>)")
@@ -193,13 +209,18 @@ def main(argv: list[str]) -> None:
     budget = Budget(args.train_examples or recorded["train_examples"], args.epochs or recorded["epochs"],
                     args.eval_examples or recorded.get("eval_examples"))  # fmt: skip
 
+    path = os.path.join(args.results_dir, f"compare_{args.dataset}.json")
     if args.row_output:  # the child: one row, in this process
         (row,) = args.row
+        previous = {r["row"]: r for r in _load(path, args.dataset)["rows"]}.get(row, {})
+        if args.reevaluate and previous.get("family") and previous.get("epochs_run"):
+            entry = _reevaluated(args.dataset, previous, work_dir)
+        else:
+            entry = run_row(args.dataset, row, work_dir, budget)
         with open(args.row_output, "w") as f:
-            json.dump(run_row(args.dataset, row, work_dir, budget), f)
+            json.dump(entry, f)
         return
 
-    path = os.path.join(args.results_dir, f"compare_{args.dataset}.json")
     for row in args.row or ROWS:
         row_output = os.path.join(work_dir, "compare", f"{row}.json")
         os.makedirs(os.path.dirname(row_output), exist_ok=True)
@@ -214,7 +235,8 @@ def main(argv: list[str]) -> None:
             print(f"!! {row} failed ({failed}); the table keeps its previous entry", flush=True)
             continue
         with open(row_output) as f:
-            entry = {**json.load(f), "command": shlex.join(["python", *command[1:-2]]), "budget": dataclasses.asdict(budget)}
+            # A re-evaluated row keeps the command and budget it was trained with.
+            entry = {"command": shlex.join(["python", *command[1:-2]]), "budget": dataclasses.asdict(budget), **json.load(f)}
         result = _load(path, args.dataset)
         result["rows"] = [r for r in result["rows"] if r["row"] != row] + [entry]
         write_outputs(result, args.results_dir)
