@@ -14,14 +14,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from tfx import v1 as tfx
+
 from tfx_pipeline.config import PipelineConfig
 from tfx_pipeline.pipeline import create_pipeline
 
 
 def compile_pipeline(config: PipelineConfig, output_path: str) -> dict[str, Any]:
     """Writes the pipeline spec to `output_path` (JSON) and returns it."""
-    from tfx import v1 as tfx
-
     if not hasattr(tfx.orchestration.experimental, "KubeflowV2DagRunner"):
         # TFX leaves the name out, silently, when kfp is not installed.
         raise RuntimeError("KubeflowV2DagRunner needs the kfp extra: run scripts/setup.sh kfp, then use .venv-kfp/bin/python")
