@@ -31,7 +31,7 @@ from components.session_example_gen import IngestReport
 class RunReportArtifact(types.Artifact):
     """A static HTML page about one pipeline run: `index.html` and the PNGs it shows."""
 
-    TYPE_NAME = "RunReport"
+    TYPE_NAME = "session_recommender.RunReport"
 
 
 def _optional(artifact_type: type) -> ChannelParameter:

@@ -53,8 +53,9 @@ class ItemEncoder(keras.layers.Layer):
         )  # fmt: skip
         self.dims = dict(id_dim=id_dim, title_dim=title_dim, category_dim=category_dim, brand_dim=brand_dim,
                          price_dim=price_dim, output_dim=output_dim)  # fmt: skip
-        # (feature name, embedding) for the single-valued attributes, in a fixed order.
-        self._embeddings: list[tuple[str, keras.layers.Embedding]] = []
+        # Feature name -> embedding, for the single-valued attributes, in a fixed order. A dict
+        # of layers (not a list of tuples), so Keras' weight files save them too.
+        self.attribute_embeddings: dict[str, keras.layers.Embedding] = {}
         if use_item_id:
             self._add(features.ITEM_ID_INDEX, id_dim)
         if use_categories:
@@ -69,22 +70,21 @@ class ItemEncoder(keras.layers.Layer):
             if use_title
             else None
         )
-        if not self._embeddings and self.title_embedding is None:
+        if not self.attribute_embeddings and self.title_embedding is None:
             raise ValueError("ItemEncoder needs at least one input: the item id or some metadata")
         self.projection = keras.layers.Dense(output_dim, name="projection")
 
     def _add(self, feature: str, dim: int) -> None:
-        embedding = keras.layers.Embedding(self.vocab_sizes[feature], dim, name=feature)
-        self._embeddings.append((feature, embedding))
+        self.attribute_embeddings[feature] = keras.layers.Embedding(self.vocab_sizes[feature], dim, name=feature)
 
     @property
     def input_features(self) -> list[str]:
         """The catalog features this encoder reads."""
-        names = [name for name, _ in self._embeddings]
+        names = list(self.attribute_embeddings)
         return names + ([features.TITLE_TOKENS] if self.title_embedding is not None else [])
 
     def call(self, item_features: dict[str, Any]) -> Any:
-        parts = [embedding(item_features[name]) for name, embedding in self._embeddings]
+        parts = [embedding(item_features[name]) for name, embedding in self.attribute_embeddings.items()]
         if self.title_embedding is not None:
             tokens = item_features[features.TITLE_TOKENS]
             mask = ops.expand_dims(ops.cast(tokens > 0, self.compute_dtype), -1)

@@ -39,7 +39,7 @@ _KFP_TYPE_NAME = re.compile(r"^[a-z][a-z0-9-_]{2,20}[.][A-Z][a-zA-Z0-9-_]{2,49}$
 def _run_in(env: str, args: list[str], tmp_path) -> str:
     python = os.path.join(REPO_ROOT, env, "bin", "python")
     if not os.path.exists(python):
-        pytest.skip(f"{env} is missing: `make setup-orchestrators` (or scripts/setup.sh kfp airflow) creates it")
+        pytest.fail(f"{env} is missing: `make setup-orchestrators` (or scripts/setup.sh kfp airflow) creates it")
     environment = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow_home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     done = subprocess.run([python, *args], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -60,8 +60,7 @@ def test_kubeflow_spec_has_every_component_with_its_inputs_outputs_and_image(tmp
     custom = {channel.type for c in pipeline.components for channel in [*c.inputs.values(), *c.outputs.values()]
               if not channel.type.__module__.startswith("tfx.")}  # fmt: skip
     unnamed = sorted(t.TYPE_NAME for t in custom if not _KFP_TYPE_NAME.fullmatch(t.TYPE_NAME))
-    if unnamed:
-        pytest.xfail(f"Kubeflow v2 rejects custom artifact types {unnamed}: their TYPE_NAME needs a '<namespace>.' prefix")
+    assert not unnamed, f"Kubeflow v2 rejects custom artifact types {unnamed}: their TYPE_NAME needs a '<namespace>.' prefix"
     spec_path = tmp_path / "pipeline.json"
     _run_in(".venv-kfp", ["-m", "tfx_pipeline.compile", "--orchestrator", "kubeflow",
                           "--config", _write_config(tmp_path, CLUSTER), "--out", str(spec_path)], tmp_path)  # fmt: skip

@@ -129,6 +129,20 @@ def test_item_encoder_inputs_follow_the_flags():
         ItemEncoder(VOCAB, 2, use_title=False, use_categories=False, use_brand=False, use_price=False)
 
 
+
+def test_item_encoder_weight_files_hold_every_embedding(tmp_path):
+    """Keras' `.weights.h5` (the Trainer's checkpoints) must carry the attribute embeddings too."""
+    items = _items([[3, 1, 0], [4, 0, 0]])
+    inputs = {name: keras.Input(value.shape[1:], dtype="int32", name=name) for name, value in items.items()}
+
+    def model():
+        return keras.Model(inputs, ItemEncoder(VOCAB, 2, use_item_id=True, output_dim=4)(inputs))
+
+    trained, fresh = model(), model()
+    trained.save_weights(tmp_path / "item_encoder.weights.h5")
+    fresh.load_weights(tmp_path / "item_encoder.weights.h5")
+    np.testing.assert_array_equal(fresh.predict(items, verbose=0), trained.predict(items, verbose=0))
+
 def test_heads_and_fusion():
     session = np.random.default_rng(0).normal(size=(2, 8)).astype("float32")
     logits = CategoryHeads([3, 5])(session)
