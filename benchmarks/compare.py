@@ -38,7 +38,7 @@ from benchmarks import train as bench
 from benchmarks.common import RESULTS_DIR, peak_rss_mb, write_result
 from benchmarks.search import chosen_family, compare_config, load_search, neural_config
 from components import contract
-from model.config import BASELINES, VARIANTS, ModelConfig
+from model.config import BASELINES, VARIANTS
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 FAMILY = ("TRec_id", "MuTRec_id", "TRec_title", "MeTRec", "M2TRec", "M2TRec_hybrid", "HierSRec")
@@ -105,19 +105,6 @@ def _neural_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[s
             "eval_wall_s": result["eval_wall_s"]}  # fmt: skip
 
 
-def _reevaluated(dataset: str, previous: dict[str, Any], work_dir: str) -> dict[str, Any]:
-    """`previous` (a neural row) re-ranked from its saved best weights; its training figures stay."""
-    from model.model import build_model
-
-    config = ModelConfig(**previous["hyperparameters"])
-    prepared, catalog = bench.load(dataset, work_dir)
-    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
-    model.load_weights(os.path.join(work_dir, "runs", config.variant, "checkpoints", "best.weights.h5"))
-    start = time.time()
-    metrics = bench.evaluate(model, catalog, prepared["splits"][contract.TEST], config.max_prefix_length)
-    return {**previous, "metrics": metrics, "eval_wall_s": round(time.time() - start), "reevaluated": True}
-
-
 def run_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[str, Any]:
     """One row, in this process."""
     reason = unavailable(dataset, row)
@@ -163,6 +150,7 @@ def markdown_table(result: dict[str, Any]) -> str:
     if counts:
         lines += ["", f"Test examples: all {counts['all']['examples']:,}, tail {counts['tail']['examples']:,}, "
                       f"{cold} {counts['cold']['examples']:,}. P@K = HIT@K; metrics in percent."]  # fmt: skip
+    lines += [f"- {r['row']}: {r['note']}" for r in rows if r.get("note")]
     return "\n".join(lines)
 
 
@@ -196,9 +184,6 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--train-examples", type=int, help="override the recorded budget (e.g. for a smoke run)")
     parser.add_argument("--epochs", type=int, help="override the recorded number of validations")
     parser.add_argument("--eval-examples", type=int, help="override the recorded validation examples per epoch")
-    parser.add_argument("--reevaluate", action="store_true",
-                        help="re-rank trained neural rows from their saved best weights (after a change to the "
-                             "ranking code), keeping their training figures")  # fmt: skip
     parser.add_argument("--row-timeout-minutes", type=float, default=25, help="a row running longer is killed")
     parser.add_argument("--results-dir", default=RESULTS_DIR)
     parser.add_argument("--work-dir", help="cache of prepared data (default outputs/benchmarks/<dataset>)")
@@ -212,13 +197,8 @@ def main(argv: list[str]) -> None:
     path = os.path.join(args.results_dir, f"compare_{args.dataset}.json")
     if args.row_output:  # the child: one row, in this process
         (row,) = args.row
-        previous = {r["row"]: r for r in _load(path, args.dataset)["rows"]}.get(row, {})
-        if args.reevaluate and previous.get("family") and previous.get("epochs_run"):
-            entry = _reevaluated(args.dataset, previous, work_dir)
-        else:
-            entry = run_row(args.dataset, row, work_dir, budget)
         with open(args.row_output, "w") as f:
-            json.dump(entry, f)
+            json.dump(run_row(args.dataset, row, work_dir, budget), f)
         return
 
     for row in args.row or ROWS:
@@ -235,8 +215,7 @@ def main(argv: list[str]) -> None:
             print(f"!! {row} failed ({failed}); the table keeps its previous entry", flush=True)
             continue
         with open(row_output) as f:
-            # A re-evaluated row keeps the command and budget it was trained with.
-            entry = {"command": shlex.join(["python", *command[1:-2]]), "budget": dataclasses.asdict(budget), **json.load(f)}
+            entry = {**json.load(f), "command": shlex.join(["python", *command[1:-2]]), "budget": dataclasses.asdict(budget)}
         result = _load(path, args.dataset)
         result["rows"] = [r for r in result["rows"] if r["row"] != row] + [entry]
         write_outputs(result, args.results_dir)
