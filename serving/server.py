@@ -70,14 +70,18 @@ _INVALID, _NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOU
 def set_op_parallelism(intra_op_threads: int = 0, inter_op_threads: int = 0) -> None:
     """TensorFlow's thread pools for every model this process runs (0 keeps TF's default).
 
-    Must run before TensorFlow executes anything. A batch-1 recommendation is many tiny
-    ops: handing each to a pool costs more than it saves, so small pools lower latency and,
-    with concurrent requests keeping the cores busy, raise throughput too.
+    A batch-1 recommendation is many tiny ops: handing each to a pool costs more than it
+    saves, so small pools lower latency and, with concurrent requests keeping the cores
+    busy, raise throughput too. TensorFlow fixes its pools when it first runs, so in a
+    process that already ran TensorFlow they stay as they are (with a warning).
     """
-    if intra_op_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
-    if inter_op_threads:
-        tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
+    try:
+        if intra_op_threads:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+        if inter_op_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
+    except RuntimeError as error:  # "cannot be modified after initialization"
+        logging.warning("TensorFlow already runs in this process; its op thread pools stay as they are (%s)", error)
 
 
 @dataclasses.dataclass(frozen=True)
