@@ -23,6 +23,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.types import artifact_utils
 
 from components.run_report import RunReport, RunReportArtifact
+from components.run_report.load import read_evaluation
 from components.session_example_gen import IngestReport
 from components.session_example_gen import report as report_lib
 from model.model import TRACKED_K
@@ -131,29 +132,25 @@ _SHOWN = ("example_count", "hit@5", "hit@20", "mrr@20", "ndcg@20")
 
 def _evaluation_section(store: metadata_store.MetadataStore, config: PipelineConfig) -> list[str]:
     """The Evaluator's metrics per slice, the gate's verdict and what was pushed."""
-    import tensorflow_model_analysis as tfma
-
     evaluation = _latest(store, config.pipeline_name, "Evaluator", "ModelEvaluation")
     blessing = _latest(store, config.pipeline_name, "Evaluator", "ModelBlessing")
     if evaluation is None or blessing is None:
         return []
-    lines = [f"## Evaluation ({config.evaluation.split} split)", "", "| slice | " + " | ".join(_SHOWN) + " |",
-             "|---|" + "---:|" * len(_SHOWN)]  # fmt: skip
-    result = tfma.load_eval_result(evaluation.uri)
-    for slice_key, metrics in sorted(result.slicing_metrics, key=lambda item: str(item[0])):
-        values = metrics.get("", {}).get("", {})
-        name = ", ".join(f"{k}={v}" for k, v in slice_key) or "overall"
-        cells = [f"{values[m].get('doubleValue', 0):,.0f}" if m == "example_count" else f"{values[m].get('doubleValue', 0):.4f}"
-                 for m in _SHOWN if m in values]  # fmt: skip
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    validation = tfma.load_validation_result(evaluation.uri)
     blessed = blessing.custom_properties["blessed"].int_value == 1
+    # The run report's reader: the candidate's metrics even when TFMA also holds the baseline's.
+    result = read_evaluation(evaluation.uri, blessed, config.evaluation.split)
+    lines = [f"## Evaluation ({result.split} split)", "", "| slice | " + " | ".join(_SHOWN) + " |",
+             "|---|" + "---:|" * len(_SHOWN)]  # fmt: skip
+    for slice_metrics in sorted(result.slices, key=lambda s: s.name):
+        values = slice_metrics.metrics
+        cells = [f"{values[m]:,.0f}" if m == "example_count" else f"{values[m]:.4f}" for m in _SHOWN if m in values]
+        lines.append(f"| {slice_metrics.name} | " + " | ".join(cells) + " |")
     lines += ["", f"Gate: **{'BLESSED' if blessed else 'NOT BLESSED'}**"]
-    for per_slice in validation.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            change = " (change vs. the last blessed model)" if failure.metric_key.is_diff else ""
-            lines.append(f"- failed: {failure.metric_key.name}{change} = {failure.metric_value.double_value.value:.4f}: "
-                         f"{failure.message.strip()}")  # fmt: skip
+    for failure in result.failures:
+        change = " (change vs. the last blessed model)" if failure.against_baseline else ""
+        message = f" ({failure.message})" if failure.message else ""
+        lines.append(f"- failed on {failure.slice_name}: {failure.metric}{change} = {failure.value:.4f}, "
+                     f"needs {failure.threshold}{message}")  # fmt: skip
     pushed = _latest(store, config.pipeline_name, "AtomicPusher", "PushedModel")
     if pushed is not None and pushed.custom_properties["pushed"].int_value == 1:
         lines.append(f"Pushed version {pushed.custom_properties['pushed_version'].string_value} to "
