@@ -22,7 +22,7 @@ ops are in it (TF Serving links tensorflow-text), no py_function.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -56,6 +56,7 @@ SESSION_LENGTH = "session_length"
 TAIL_CLICKS = 10  # M2TRec: tail items have fewer than 10 occurrences in training
 # Prefix length -> bucket name: lower bounds and names.
 SESSION_LENGTH_BUCKETS = ([1, 2, 3, 5, 10], [b"1", b"2", b"3-4", b"5-9", b"10+"])
+TOP_K_BLOCK = 128  # items per block of top_k_by_blocks; the exported catalog is padded to a multiple
 
 
 def target_category(level: int) -> str:
@@ -70,27 +71,46 @@ def top_category_scores(level: int) -> str:
     return f"top_category_scores_l{level}"
 
 
-def top_k_by_blocks(scores: tf.Tensor, k: int, block: int = 128) -> tuple[tf.Tensor, tf.Tensor]:
-    """`tf.math.top_k(scores, k)` (values, indices) of `[batch, items]`, exact, in a fraction of its time.
+def top_k_by_blocks(scores: tf.Tensor, k: int, block: int = TOP_K_BLOCK,
+                    items: Optional[int] = None) -> tuple[tf.Tensor, tf.Tensor]:  # fmt: skip
+    """`tf.math.top_k(scores[:, :items], k)` (values, indices) of `[batch, width]`, exact, in a fraction of its time.
 
     TopKV2 over a 43k-item catalog costs more than the scoring matmul on CPU. Items are
     cut into blocks; the k best items lie in the k blocks with the best maxima (an item in
     a lower block is beaten by those k maxima), so top-K runs over k * block candidates.
-    Padding is -inf, below any real score, masked ones (float32.min) included.
+    Columns from `items` on are padding and never returned; scores whose width is not a
+    multiple of `block` are padded here, which copies them: the export pads the catalog
+    instead, so that a request never pays for that copy. Padding ranks below any real
+    score, masked ones (float32.min) included.
 
     Example:
         >>> values, indices = top_k_by_blocks(tf.random.normal([2, 1000]), 20)
     """
-    batch, items = tf.shape(scores)[0], tf.shape(scores)[1]
+    width = scores.shape[1] if scores.shape[1] is not None else tf.shape(scores)[1]
+    items = width if items is None else items
+    if isinstance(width, int) and width % block == 0:
+        padded = scores
+    else:
+        padded = tf.pad(scores, [[0, 0], [0, -width % block]], constant_values=float("-inf"))
+    batch, blocks = tf.shape(scores)[0], tf.shape(padded)[1] // block
     k = tf.minimum(k, items)
-    blocks = (items + block - 1) // block
-    padded = tf.pad(scores, [[0, 0], [0, blocks * block - items]], constant_values=float("-inf"))
+    real = tf.reshape(tf.range(blocks * block) < items, [blocks, block])  # padding columns: False
     padded = tf.reshape(padded, [batch, blocks, block])
-    best_blocks = tf.math.top_k(tf.reduce_max(padded, axis=-1), k=tf.minimum(k, blocks)).indices
-    candidates = tf.reshape(tf.gather(padded, best_blocks, batch_dims=1), [batch, -1])
-    best = tf.math.top_k(candidates, k=k)
+    # Padding lies in the last block only: mask it there, not in the whole score matrix.
+    maxima = tf.concat([tf.reduce_max(padded[:, :-1], axis=-1),
+                        tf.reduce_max(tf.where(real[-1], padded[:, -1], float("-inf")), axis=-1, keepdims=True)], 1)
+    best_blocks = tf.math.top_k(maxima, k=tf.minimum(k, blocks)).indices
+    candidates = tf.where(tf.gather(real, best_blocks), tf.gather(padded, best_blocks, batch_dims=1), float("-inf"))
+    best = tf.math.top_k(tf.reshape(candidates, [batch, -1]), k=k)
     indices = tf.gather(best_blocks, best.indices // block, batch_dims=1) * block + best.indices % block
     return best.values, indices
+
+
+def pad_items(matrix: np.ndarray, axis: int, value: Any = 0, block: int = TOP_K_BLOCK) -> np.ndarray:
+    """`matrix` padded along its item `axis` to a multiple of `block` (see `top_k_by_blocks`)."""
+    padding = [(0, 0)] * matrix.ndim
+    padding[axis] = (0, -matrix.shape[axis] % block)
+    return np.pad(matrix, padding, constant_values=value)
 
 
 def _matrix(dtype: tf.DType, name: str) -> tf.TensorSpec:
@@ -123,9 +143,11 @@ class RecommenderModule(tf.Module):
         item_vectors = model.encode_items()
         self.item_vectors = tf.Variable(np.asarray(item_vectors), trainable=False, name="item_vectors")
         # The catalog's side of the score (normalized, temperature folded in) is fixed at export,
-        # so a request pays only for the session side, the matmul and top-K.
-        self.scoring_vectors = tf.Variable(np.asarray(model.scoring_vectors(item_vectors)), trainable=False,
-                                           name="scoring_vectors")  # fmt: skip
+        # so a request pays only for the session side, the matmul and top-K. Zero columns pad it
+        # to whole blocks of top_k_by_blocks, which leaves them out.
+        self.num_items = len(catalog.item_ids)
+        self.scoring_vectors = tf.Variable(pad_items(np.asarray(model.scoring_vectors(item_vectors)), axis=1),
+                                           trainable=False, name="scoring_vectors")  # fmt: skip
         self.item_ids = tf.Variable(catalog.item_ids.astype(object).astype(bytes), trainable=False, name="item_ids")
         self.table = item_table(catalog.item_ids)
         # Category names per level (vocabulary + OOV), for outputs and the Evaluator's labels.
@@ -134,9 +156,11 @@ class RecommenderModule(tf.Module):
                                   UNKNOWN_CATEGORY], dtype=object).astype(bytes), trainable=False)  # fmt: skip
             for level in range(1, catalog.category_levels + 1)
         ]
-        self.item_categories = tf.constant(
-            np.stack([catalog.features[features.category_level(k)] for k in range(1, catalog.category_levels + 1)], 1)
-        )
+        item_categories = np.stack([catalog.features[features.category_level(k)]
+                                    for k in range(1, catalog.category_levels + 1)], 1)  # fmt: skip
+        self.item_categories = tf.constant(item_categories)
+        # HierSRec's candidate filter compares padded scores with each item's leaf category.
+        self.padded_leaf_categories = tf.constant(pad_items(item_categories[:, -1], axis=0, value=-1))
         self.item_train_clicks = tf.constant(catalog.features[features.TRAIN_CLICKS])
 
     @property
@@ -150,10 +174,9 @@ class RecommenderModule(tf.Module):
         if self.config.candidate_categories and category_logits:
             # HierSRec's candidate set: only items in the top-N predicted leaf categories.
             leaf = tf.math.top_k(category_logits[-1], k=self.config.candidate_categories).indices
-            item_leaf = self.item_categories[:, -1]
-            allowed = tf.reduce_any(item_leaf[None, :, None] == tf.cast(leaf[:, None, :], tf.int32), -1)
-            scores = tf.where(allowed, scores, tf.fill(tf.shape(scores), tf.float32.min))
-        top_scores, top_rows = top_k_by_blocks(scores, self.config.top_k)
+            allowed = tf.reduce_any(self.padded_leaf_categories[None, :, None] == tf.cast(leaf[:, None, :], tf.int32), -1)
+            scores = tf.where(allowed, scores, tf.float32.min)
+        top_scores, top_rows = top_k_by_blocks(scores, self.config.top_k, items=self.num_items)
         outputs = {TOP_K_IDS: tf.gather(self.item_ids, top_rows), TOP_K_SCORES: top_scores, UNKNOWN_ITEMS: unknown}
         for level, (logits, names) in enumerate(zip(category_logits, self.category_names), start=1):
             probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))

@@ -184,3 +184,14 @@ def test_top_k_by_blocks_is_tf_top_k(items, k):
     expected = tf.math.top_k(scores, k=min(k, items))
     np.testing.assert_array_equal(values.numpy(), expected.values.numpy())
     np.testing.assert_array_equal(indices.numpy(), expected.indices.numpy())
+
+
+@pytest.mark.parametrize("items", [43_097, 128, 7])
+def test_top_k_by_blocks_leaves_out_the_exports_padding(items):
+    scores = np.random.default_rng(items).normal(size=(3, items)).astype(np.float32) - 10  # all below the padding's 0
+    padded = export.pad_items(scores, axis=1)
+    assert padded.shape[1] % export.TOP_K_BLOCK == 0
+    values, indices = export.top_k_by_blocks(tf.constant(padded), 20, items=items)
+    expected = tf.math.top_k(scores, k=min(20, items))
+    np.testing.assert_array_equal(values.numpy(), expected.values.numpy())
+    np.testing.assert_array_equal(indices.numpy(), expected.indices.numpy())
