@@ -23,6 +23,7 @@ import pandas as pd
 
 from components import contract
 from serving.client import DEFAULT_TARGET, Recommendations, RecommenderClient, ServingError
+from serving.server import ServerConfig
 from serving.signatures import Limits
 
 _TITLE_WIDTH = 60
@@ -31,7 +32,7 @@ _TITLE_WIDTH = 60
 def _serve(args: argparse.Namespace) -> int:
     from absl import logging
 
-    from serving.server import RecommenderServer, ServerConfig, set_op_parallelism
+    from serving.server import RecommenderServer, set_op_parallelism
     from serving.versions import VersionManager
 
     logging.set_verbosity(logging.INFO)
@@ -43,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
         limits = Limits(args.max_batch_size, args.max_session_length, args.max_request_bytes)
         versions = VersionManager(args.base_path, args.model_name, poll_s=args.poll_s, limits=limits).start()
         config = ServerConfig(args.host, args.port, limits, not args.no_batching, args.batch_max_size,
-                              args.batch_timeout_ms, args.max_workers)  # fmt: skip
+                              args.batch_timeout_ms, args.call_threads, args.max_concurrent_rpcs)  # fmt: skip
         server = RecommenderServer(versions, config)
         try:
             port = server.start()
@@ -132,7 +133,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to answer other machines")
     serve.add_argument("--port", type=int, default=8500, help="0: any free port (printed)")
     serve.add_argument("--poll-s", type=float, default=5.0, help="seconds between looks for a new version")
-    serve.add_argument("--max-workers", type=int, default=16, help="requests handled at once")
+    serve.add_argument("--max-concurrent-rpcs", type=int, default=ServerConfig.max_concurrent_rpcs,
+                       help="more requests in flight are refused with RESOURCE_EXHAUSTED")  # fmt: skip
+    serve.add_argument("--call-threads", type=int, default=ServerConfig.call_threads,
+                       help="model calls at once outside the batcher (other signatures, or --no-batching)")  # fmt: skip
     serve.add_argument("--no-batching", action="store_true", help="one model call per request, even under load")
     serve.add_argument("--batch-max-size", type=int, default=32, help="sessions per batched model call")
     serve.add_argument("--batch-timeout-ms", type=float, default=0.0, help="> 0: batches wait this long for company")

@@ -235,3 +235,33 @@ def test_micro_batcher_gives_each_request_its_own_answer(running, exported_model
         assert answer.item_ids == alone[TOP_K_IDS][0].astype(str).tolist()
         np.testing.assert_allclose(answer.scores, alone[TOP_K_SCORES][0], rtol=1e-4, atol=1e-5)
         assert answer.unknown_items == (1 if session[0] == "no-such-item" else 0)
+
+
+def test_requests_over_max_concurrent_rpcs_get_resource_exhausted(running, exported_model):
+    signature = running.versions.current.signatures[SERVING_DEFAULT]
+    original, model_entered = signature.call, threading.Event()
+
+    def slow(inputs):
+        model_entered.set()
+        threading.Event().wait(1.0)  # holds the one slot the server has
+        return original(inputs)
+
+    server = RecommenderServer(running.versions, ServerConfig(port=0, max_concurrent_rpcs=1))
+    target = f"127.0.0.1:{server.start()}"
+    session, answers = exported_model.sessions[0], []
+    signature.call = slow  # an instance attribute: the batcher's calls go through it
+    try:
+        with RecommenderClient(target, model_name=MODEL_NAME, timeout_s=30) as client:
+            first = threading.Thread(target=lambda: answers.append(client.recommend(session)[0]))
+            first.start()
+            assert model_entered.wait(10)
+            with pytest.raises(ServingError) as refused:
+                client.recommend(session)
+            first.join()
+        assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert len(answers) == 1 and len(answers[0].item_ids) == TOP_K  # the one in flight was answered
+        del signature.call
+        _assert_still_serves(target, session)
+    finally:
+        signature.__dict__.pop("call", None)
+        server.stop(grace_s=1)
