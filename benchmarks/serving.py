@@ -160,6 +160,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def _describe(setup: str, result: dict[str, Any]) -> str:
+    return (f"{setup:<18} clients={result['clients']:>2}  p50 {result['p50_ms']:>6.2f} ms  p99 {result['p99_ms']:>6.2f} ms"
+            f"  {result['qps']:>7.1f} req/s  server CPU {result['server_cpu_ms']:.2f} ms/req  errors {result['errors']}")
+
+
 def _median_row(setup: str, clients: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     row: dict[str, Any] = {"clients": clients, "server": setup, "server_flags": SERVER_SETUPS[setup]}
     for key in ("p50_ms", "p99_ms", "qps", "server_cpu_ms"):
@@ -214,9 +219,7 @@ def main(argv: list[str]) -> None:
                     # The server idles while the load generator starts: its CPU time is the requests'.
                     result["server_cpu_ms"] = round((_cpu_seconds(server.pid) - cpu_before) * 1000 / result["requests"], 2)
                     results.append(result)
-                    print(f"round {round_number}/{args.rounds}  {setup:<18} clients={clients:>2}  p50 {result['p50_ms']:>6.2f} ms"
-                          f"  p99 {result['p99_ms']:>6.2f} ms  {result['qps']:>7.1f} req/s"
-                          f"  server CPU {result['server_cpu_ms']:.2f} ms/req  errors {result['errors']}", flush=True)  # fmt: skip
+                    print(f"round {round_number}/{args.rounds}  {_describe(setup, result)}", flush=True)
         finally:
             for server, _ in servers.values():
                 server.terminate()
@@ -224,8 +227,7 @@ def main(argv: list[str]) -> None:
     rows = [_median_row(setup, clients, results) for (setup, clients), results in rounds.items()]
     print(f"\nMedians of {args.rounds} rounds of {args.seconds:g} s:")
     for row in rows:
-        print(f"{row['server']:<18} clients={row['clients']:>2}  p50 {row['p50_ms']:>6.2f} ms  p99 {row['p99_ms']:>6.2f} ms"
-              f"  {row['qps']:>7.1f} req/s  server CPU {row['server_cpu_ms']:.2f} ms/req  errors {row['errors']}")  # fmt: skip
+        print(_describe(row["server"], row))
     write_result("serving", {"catalog_items": 43_097, "seconds_per_row": args.seconds, "rounds": args.rounds,
                              "rows": rows, "benchmark_peak_rss_mb": round(peak_rss_mb())})  # fmt: skip
 
