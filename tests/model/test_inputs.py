@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model.inputs import PADDING, item_table, padded_widths, prefix_rows
+
+
+def test_padded_widths_are_powers_of_two_up_to_the_limit():
+    assert padded_widths(50) == [1, 2, 4, 8, 16, 32, 50]
+    assert padded_widths(8) == [1, 2, 4, 8]
+    assert padded_widths(1) == [1]
+
+
+@pytest.mark.parametrize("longest, width", [(1, 1), (3, 4), (5, 8), (8, 8), (9, 16), (40, 50), (70, 50)])
+def test_prefix_rows_pad_to_the_next_width_and_keep_the_most_recent_items(longest, width):
+    ids = np.array([str(i) for i in range(100)])
+    sessions = [[str(i) for i in range(longest)], ["unknown", "7"]]
+    rows, unknown = prefix_rows(tf.ragged.constant(sessions), item_table(ids), max_length=50)
+    rows = rows.numpy()
+    assert rows.shape == (2, width)
+    kept = min(longest, 50)
+    np.testing.assert_array_equal(rows[0, :kept], np.arange(longest - kept, longest))
+    assert (rows[0, kept:] == PADDING).all()
+    np.testing.assert_array_equal(rows[1], [7] + [PADDING] * (width - 1))
+    assert unknown.numpy().tolist() == [0, 1]
