@@ -96,9 +96,10 @@ def top_k_by_blocks(scores: tf.Tensor, k: int, block: int = TOP_K_BLOCK,
     k = tf.minimum(k, items)
     real = tf.reshape(tf.range(blocks * block) < items, [blocks, block])  # padding columns: False
     padded = tf.reshape(padded, [batch, blocks, block])
-    # Padding lies in the last block only: mask it there, not in the whole score matrix.
-    maxima = tf.concat([tf.reduce_max(padded[:, :-1], axis=-1),
-                        tf.reduce_max(tf.where(real[-1], padded[:, -1], float("-inf")), axis=-1, keepdims=True)], 1)
+    # Padding lies in the last block only: mask it there, not in the whole score matrix (whose
+    # slices would be copies too: only the small maxima are sliced).
+    last_maximum = tf.reduce_max(tf.where(real[-1], padded[:, -1], float("-inf")), axis=-1, keepdims=True)
+    maxima = tf.concat([tf.reduce_max(padded, axis=-1)[:, :-1], last_maximum], 1)
     best_blocks = tf.math.top_k(maxima, k=tf.minimum(k, blocks)).indices
     candidates = tf.where(tf.gather(real, best_blocks), tf.gather(padded, best_blocks, batch_dims=1), float("-inf"))
     best = tf.math.top_k(tf.reshape(candidates, [batch, -1]), k=k)
