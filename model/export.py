@@ -212,8 +212,14 @@ class RecommenderModule(tf.Module):
         autograph=False,
     )  # fmt: skip
     def serve_metadata(self, item_ids, titles, category_paths, brands, prices) -> dict[str, tf.Tensor]:
-        present = (item_ids != "") | (titles != "") | (category_paths != "") | (brands != "")
         shape = tf.shape(item_ids)
+        # Every input describes the same [batch, length] items: refuse others with a message that says so.
+        checks = [tf.debugging.assert_equal(tf.shape(t), shape, message=f"{ITEM_IDS}, {TITLES}, {CATEGORY_PATHS}, "
+                                            f"{BRANDS} and {PRICES} must all have the same shape")
+                  for t in (titles, category_paths, brands, prices)]  # fmt: skip
+        with tf.control_dependencies(checks):
+            titles, category_paths, brands, prices = (tf.identity(t) for t in (titles, category_paths, brands, prices))
+        present = (item_ids != "") | (titles != "") | (category_paths != "") | (brands != "")
         raw = self._raw_items(*(tf.reshape(t, [-1]) for t in (item_ids, titles, category_paths, brands, prices)))
         vectors = self.model.encode_items(model_item_features(self.transform_layer(raw), self.preprocessing))
         vectors = tf.reshape(vectors, [shape[0], shape[1], -1])

@@ -53,6 +53,33 @@ def test_predict_answers_as_the_saved_model_does(running, exported_model):
     assert sorted(single.top_categories) == [1, 2, 3, 4] and all(len(c) == 3 for c in single.top_categories.values())
 
 
+def _metadata_request(**inputs: np.ndarray) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = MODEL_NAME, FROM_METADATA
+    for name, value in inputs.items():
+        tensors.fill_proto(request.inputs[name], value)
+    return request
+
+
+def test_a_signature_of_several_inputs_answers_as_the_saved_model_does(running, exported_model):
+    # recommend_from_metadata takes five inputs: each must reach its own argument.
+    session = next(s for s in exported_model.sessions if len(s) >= 2)[:2]
+    inputs = {"item_ids": np.array([[i.encode() for i in session]], dtype=object),
+              "titles": np.array([[b"red running shoe", b"blue jacket"]], dtype=object),
+              "category_paths": np.array([[b"Sport > Shoes", b"Clothes > Jackets"]], dtype=object),
+              "brands": np.array([[b"acme", b""]], dtype=object),
+              "prices": np.array([[49.5, -1.0]], dtype=np.float32)}  # fmt: skip
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.target))
+    response = stub.Predict(_metadata_request(**inputs), timeout=10)
+    direct = running.versions.current.model.signatures[FROM_METADATA](**{k: tf.constant(v) for k, v in inputs.items()})
+    assert tensors.to_array(response.outputs[TOP_K_IDS]).tolist() == direct[TOP_K_IDS].numpy().tolist()
+    np.testing.assert_allclose(tensors.to_array(response.outputs[TOP_K_SCORES]), direct[TOP_K_SCORES].numpy(), rtol=1e-6)
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Predict(_metadata_request(**{**inputs, "item_ids": inputs["item_ids"][:, :1]}), timeout=10)
+    assert refused.value.code() == INVALID
+    assert refused.value.details() == "item_ids, titles, category_paths, brands and prices must all have the same shape"
+
+
 def test_unknown_ids_are_left_out_and_counted(running, exported_model):
     session = exported_model.sessions[2]
     with RecommenderClient(running.target, model_name=MODEL_NAME) as client:
