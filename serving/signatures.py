@@ -80,6 +80,11 @@ class Signature:
         self._shapes = {name: spec.shape.as_list() for name, spec in self.inputs.items()}  # None: any size
         self._expected = ", ".join(f"{n} {tensors.dtype_name(self._dtypes[n])} {_shape_text(s)}"
                                    for n, s in sorted(self.inputs.items()))  # fmt: skip
+        # `call` goes straight to the function's flat call, where its `__call__` ends up after
+        # binding keyword arguments in Python: 0.4 of a 1.5 ms batch-1 call here, all of it
+        # under the GIL. The flat inputs are the keyword arguments in sorted order.
+        self._flat_inputs = sorted(self.inputs)
+        self._captured_inputs = function.captured_inputs
 
     def parse(self, protos: Mapping[str, tensor_pb2.TensorProto], limits: Limits) -> dict[str, np.ndarray]:
         """The request's input tensors as numpy arrays, checked against the TensorSpecs."""
@@ -111,8 +116,10 @@ class Signature:
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r} of signature {self.name!r} {problem}")
 
     def call(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Runs the signature; raises tf.errors.OpError for inputs the model refuses."""
-        return {name: value.numpy() for name, value in self.function(**inputs).items()}
+        """Runs the signature on inputs `parse` checked; raises tf.errors.OpError for inputs the model refuses."""
+        flat = [tf.constant(inputs[name], self.inputs[name].dtype) for name in self._flat_inputs]
+        outputs = self.function._call_flat(flat, self._captured_inputs)
+        return {name: value.numpy() for name, value in outputs.items()}
 
     def check_output_filter(self, names: Iterable[str]) -> tuple[str, ...]:
         """The outputs to answer with: all of them, or those a request's output_filter names."""
