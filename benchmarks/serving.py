@@ -15,7 +15,10 @@ This VM's speed drifts by up to 2x within minutes (other tenants), so one pass s
 little: `--rounds` passes run every (setup, clients) pair in turn, all servers up (an
 idle one costs nothing), and each row reports the median of its rounds, with every
 round's figures beside it. `server_cpu_ms` (server CPU time per request) moves less
-with the machine's load than latency does.
+with the machine's load than latency does, and each round starts by timing the same
+model called in a process of its own (`in_process_ms`: p50 of batch-1 calls, one-thread
+op pools as the default server), which says how fast the machine was in that round and
+how much of a request's latency is the model's.
 """
 
 from __future__ import annotations
@@ -136,6 +139,28 @@ def load(target: str, clients: int, seconds: float, sessions: list[list[str]]) -
     }
 
 
+def in_process_call_ms(version_dir: str, sessions: list[list[str]], calls: int = 300) -> float:
+    """p50 latency of the server's model call made in this process, one session per call."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the ops the Transform graph uses)
+
+    from model.export import ITEM_IDS, SERVING_DEFAULT
+    from serving.server import set_op_parallelism
+    from serving.signatures import Signature
+
+    set_op_parallelism(1, 1)
+    signature = Signature(SERVING_DEFAULT, tf.saved_model.load(version_dir).signatures[SERVING_DEFAULT])
+    inputs = [{ITEM_IDS: np.array([[item.encode() for item in session]], dtype=object)} for session in sessions]
+    for request in inputs[:50]:  # warm-up: every call shape seen once
+        signature.call(request)
+    latencies = []
+    for i in range(calls):
+        begin = time.perf_counter()
+        signature.call(inputs[i % len(inputs)])
+        latencies.append((time.perf_counter() - begin) * 1000)
+    return round(float(np.percentile(latencies, 50)), 2)
+
+
 def _wait_until_serving(target: str, server: subprocess.Popen, timeout_s: float = 180) -> None:
     from serving.client import RecommenderClient, ServingError
 
@@ -162,29 +187,42 @@ def _cpu_seconds(pid: int) -> float:
 
 def _describe(setup: str, result: dict[str, Any]) -> str:
     return (f"{setup:<18} clients={result['clients']:>2}  p50 {result['p50_ms']:>6.2f} ms  p99 {result['p99_ms']:>6.2f} ms"
-            f"  {result['qps']:>7.1f} req/s  server CPU {result['server_cpu_ms']:.2f} ms/req  errors {result['errors']}")
+            f"  {result['qps']:>7.1f} req/s  server CPU {result['server_cpu_ms']:.2f} ms/req  errors {result['errors']}"
+            f"  (in-process call {result['in_process_ms']:.2f} ms)")
 
 
 def _median_row(setup: str, clients: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     row: dict[str, Any] = {"clients": clients, "server": setup, "server_flags": SERVER_SETUPS[setup]}
-    for key in ("p50_ms", "p99_ms", "qps", "server_cpu_ms"):
+    for key in ("p50_ms", "p99_ms", "qps", "server_cpu_ms", "in_process_ms"):
         row[key] = round(statistics.median(r[key] for r in rounds), 2)
     row["errors"] = sum(r["errors"] for r in rounds)
     row["rounds"] = rounds
     return row
 
 
+def _run_benchmark_process(args: list[str], env: dict[str, str]) -> str:
+    """This module's stdout, run as its own process with `args`."""
+    command = [sys.executable, "-m", "benchmarks.serving", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="load per client count and round")
     parser.add_argument("--rounds", type=int, default=3, help="passes over every setup and client count")
-    # Internal: the load generator's own process.
+    # Internal: the load generator's and the in-process timing's own processes.
     parser.add_argument("--load", nargs=3, metavar=("TARGET", "CLIENTS", "SESSIONS_JSON"), help=argparse.SUPPRESS)
+    parser.add_argument("--in-process", nargs=2, metavar=("VERSION_DIR", "SESSIONS_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.load:
         target, clients, sessions_file = args.load
         with open(sessions_file) as f:
             print(json.dumps(load(target, int(clients), args.seconds, json.load(f))))
+        return
+    if args.in_process:
+        version_dir, sessions_file = args.in_process
+        with open(sessions_file) as f:
+            print(json.dumps(in_process_call_ms(version_dir, json.load(f))))
         return
 
     from benchmarks.common import peak_rss_mb, write_result
@@ -207,17 +245,17 @@ def main(argv: list[str]) -> None:
             for server, port in servers.values():
                 _wait_until_serving(f"127.0.0.1:{port}", server)
             for round_number in range(1, args.rounds + 1):
+                out = _run_benchmark_process(["--in-process", os.path.join(base_path, MODEL_NAME, "1"), sessions_file], env)
+                in_process_ms = json.loads(out.splitlines()[-1])
                 for (setup, clients), results in rounds.items():
                     server, port = servers[setup]
                     cpu_before = _cpu_seconds(server.pid)
-                    out = subprocess.run(
-                        [sys.executable, "-m", "benchmarks.serving", "--seconds", str(args.seconds), "--load",
-                         f"127.0.0.1:{port}", str(clients), sessions_file],
-                        env=env, capture_output=True, text=True, check=True,
-                    )  # fmt: skip
-                    result = json.loads(out.stdout.strip().splitlines()[-1])
+                    out = _run_benchmark_process(["--seconds", str(args.seconds), "--load", f"127.0.0.1:{port}",
+                                                  str(clients), sessions_file], env)  # fmt: skip
+                    result = json.loads(out.splitlines()[-1])
                     # The server idles while the load generator starts: its CPU time is the requests'.
                     result["server_cpu_ms"] = round((_cpu_seconds(server.pid) - cpu_before) * 1000 / result["requests"], 2)
+                    result["in_process_ms"] = in_process_ms
                     results.append(result)
                     print(f"round {round_number}/{args.rounds}  {_describe(setup, result)}", flush=True)
         finally:
