@@ -48,7 +48,7 @@ PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 
 
 def _export(work_dir: str) -> tuple[str, list[list[str]]]:
-    """The model as `<base>/<MODEL_NAME>/1` with warm-up requests, and test sessions to send."""
+    """The model as `<work_dir>/<MODEL_NAME>/1` with warm-up requests (its directory), and test sessions to send."""
     import tensorflow_transform as tft
 
     from benchmarks.train import DATASETS, prepare
@@ -73,7 +73,7 @@ def _export(work_dir: str) -> tuple[str, list[list[str]]]:
                                 TrainingSetup(config, dataset.preprocessing), version_dir)  # fmt: skip
     sessions = read_prefixes(prepared["splits"][contract.TEST], 500)
     write_warmup_requests(version_dir, MODEL_NAME, sessions[:10])
-    return work_dir, sessions
+    return version_dir, sessions
 
 
 def _free_port() -> int:
@@ -231,21 +231,21 @@ def main(argv: list[str]) -> None:
     rounds: dict[tuple[str, int], list[dict[str, Any]]] = {(s, c): [] for s in SERVER_SETUPS for c in CLIENTS}
     servers: dict[str, tuple[subprocess.Popen, int]] = {}
     with tempfile.TemporaryDirectory() as work_dir:
-        base_path, sessions = _export(work_dir)
+        version_dir, sessions = _export(work_dir)
         sessions_file = os.path.join(work_dir, "sessions.json")
         with open(sessions_file, "w") as f:
             json.dump(sessions, f)
         try:
             for setup, flags in SERVER_SETUPS.items():
                 port = _free_port()
-                command = [sys.executable, "-m", "serving.cli", "serve", "--base-path", base_path, "--model-name",
+                command = [sys.executable, "-m", "serving.cli", "serve", "--base-path", work_dir, "--model-name",
                            MODEL_NAME, "--port", str(port), *flags]  # fmt: skip
                 servers[setup] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                                   stderr=subprocess.DEVNULL), port  # fmt: skip
             for server, port in servers.values():
                 _wait_until_serving(f"127.0.0.1:{port}", server)
             for round_number in range(1, args.rounds + 1):
-                out = _run_benchmark_process(["--in-process", os.path.join(base_path, MODEL_NAME, "1"), sessions_file], env)
+                out = _run_benchmark_process(["--in-process", version_dir, sessions_file], env)
                 in_process_ms = json.loads(out.splitlines()[-1])
                 for (setup, clients), results in rounds.items():
                     server, port = servers[setup]

@@ -138,8 +138,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     serve.add_argument("--call-threads", type=int, default=ServerConfig.call_threads,
                        help="model calls at once outside the batcher (other signatures, or --no-batching)")  # fmt: skip
     serve.add_argument("--no-batching", action="store_true", help="one model call per request, even under load")
-    serve.add_argument("--batch-max-size", type=int, default=32, help="sessions per batched model call")
-    serve.add_argument("--batch-timeout-ms", type=float, default=0.0, help="> 0: batches wait this long for company")
+    serve.add_argument("--batch-max-size", type=int, default=ServerConfig.batch_max_size,
+                       help="sessions per batched model call")  # fmt: skip
+    serve.add_argument("--batch-timeout-ms", type=float, default=ServerConfig.batch_timeout_ms,
+                       help="> 0: batches wait this long for company")  # fmt: skip
     # TF Serving's --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism. One
     # thread each: a recommendation is many tiny ops, and concurrent requests fill the cores.
     serve.add_argument("--intra-op-threads", type=int, default=1, help="threads within one op (0: TF's default)")
