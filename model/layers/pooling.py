@@ -1,62 +1,103 @@
 """Contextual item encodings of a session -> one session vector.
 
-`mean` is M2TRec's average pooling (Eq. 5); `last` takes the most recent item; `attention`
-is SR-GNN/NARM-style: the last item queries all items, and the weighted sum is fused
-with the last item, which keeps both the session's gist and its current intent.
+- `mean` is M2TRec's average pooling (Eq. 5).
+- `last` takes the most recent item's contextual vector (SASRec).
+- `attention` is SR-GNN/NARM-style: the last item queries all contextual items, and the
+  weighted sum is fused with the last item, which keeps both the session's gist and its
+  current intent.
+- `core` is CORE's representation-consistent readout (Hou et al., SIGIR 2022) with
+  GCE-GNN's position-aware soft attention: the session vector is a weighted sum of the
+  session's *input* item vectors, the very vectors candidates are scored with, so it
+  stays in the items' space and repeat clicks are easy to rank. The weights come from each
+  item with its reversed position embedding (how far back it was clicked), queried by the
+  last item's contextual vector.
+
+`last` and `core` read the contextual vector of the last item only, so the session
+encoder computes only that row in its last block (`TransformerBlock(last_only=True)`).
 
 Example:
     >>> pool = SessionPooling("mean")
     >>> x = keras.ops.convert_to_tensor([[[1.0], [3.0], [100.0]]])
-    >>> pool(x, keras.ops.convert_to_tensor([[True, True, False]]))
-    ... # doctest: +SKIP
+    >>> pool(x, keras.ops.convert_to_tensor([[True, True, False]])).tolist()
     [[2.0]]
+    >>> core = SessionPooling("core")
+    >>> items = keras.random.normal((2, 3, 4))
+    >>> mask = keras.ops.convert_to_tensor([[True] * 3, [True, False, False]])
+    >>> core(items[:, :1], mask, items=items).shape
+    (2, 4)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import keras
 from keras import ops
 
-MODES = ("mean", "last", "attention")
+from model.layers.transformer import gather_last
+
+MODES = ("mean", "last", "attention", "core")
+LAST_ONLY_MODES = ("last", "core")  # modes that read only the last item's contextual vector
 
 
 @keras.saving.register_keras_serializable(package="session_recommender")
 class SessionPooling(keras.layers.Layer):
+    """`[batch, length, width]` contextual items (+ mask) -> `[batch, width]` session vector.
+
+    Args:
+        mode: one of `MODES` (see the module's docstring).
+    """
+
     def __init__(self, mode: str = "mean", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"pooling mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
 
-    def build(self, x_shape: Any, mask_shape: Any = None) -> None:
+    def build(self, x_shape: Any, mask_shape: Any = None, items_shape: Any = None, positions_shape: Any = None) -> None:
+        width = x_shape[-1]
+        if self.mode in ("attention", "core"):
+            self.key_projection = keras.layers.Dense(width, use_bias=False, name="key")
+            self.query_projection = keras.layers.Dense(width, name="query")
+            self.score = keras.layers.Dense(1, use_bias=False, name="score")
+            self.key_projection.build((None, None, width))
+            self.query_projection.build((None, width))
+            self.score.build((None, None, width))
         if self.mode == "attention":
-            width = x_shape[-1]
-            self.key_projection = keras.layers.Dense(width, use_bias=False)
-            self.query_projection = keras.layers.Dense(width)
-            self.score = keras.layers.Dense(1, use_bias=False)
-            self.fusion = keras.layers.Dense(width)
-            self.key_projection.build(x_shape)
-            self.query_projection.build((x_shape[0], width))
-            self.score.build((x_shape[0], x_shape[1], width))
-            self.fusion.build((x_shape[0], 2 * width))
+            self.fusion = keras.layers.Dense(width, name="fusion")
+            self.fusion.build((None, 2 * width))
 
-    def call(self, x: Any, mask: Any) -> Any:
-        """`x`: `[batch, length, width]`, items left-aligned; `mask`: `[batch, length]`."""
+    @property
+    def last_only(self) -> bool:
+        """Whether the mode reads only the last item's contextual vector."""
+        return self.mode in LAST_ONLY_MODES
+
+    def call(self, x: Any, mask: Any, items: Optional[Any] = None, positions: Optional[Any] = None) -> Any:
+        """Pools a session.
+
+        Args:
+            x: `[batch, length, width]` contextual items, left-aligned; for `last_only`
+                modes `[batch, 1, width]`, the last item's row alone.
+            mask: `[batch, length]`, True for real items.
+            items: `[batch, length, width]` input item vectors (`core` pools these).
+            positions: `[batch, length, width]` position embeddings of the items (`core`), if any.
+        """
         weights = ops.cast(mask, x.dtype)
-        lengths = ops.sum(weights, axis=1)
         if self.mode == "mean":
-            return ops.sum(x * ops.expand_dims(weights, -1), axis=1) / ops.maximum(ops.expand_dims(lengths, -1), 1.0)
-        last_index = ops.maximum(ops.cast(lengths, "int32") - 1, 0)
-        last = ops.squeeze(ops.take_along_axis(x, ops.reshape(last_index, (-1, 1, 1)), axis=1), axis=1)
+            lengths = ops.sum(weights, axis=1, keepdims=True)
+            return ops.sum(x * ops.expand_dims(weights, -1), axis=1) / ops.maximum(lengths, 1.0)
+        last = (x if self.last_only else gather_last(x, mask))[:, 0]
         if self.mode == "last":
             return last
-        hidden = ops.sigmoid(self.key_projection(x) + ops.expand_dims(self.query_projection(last), 1))
+        values = x if self.mode == "attention" else items
+        keys = values if positions is None else values + positions
+        hidden = ops.sigmoid(self.key_projection(keys) + ops.expand_dims(self.query_projection(last), 1))
         logits = ops.squeeze(self.score(hidden), -1)
         logits = ops.where(mask, logits, ops.full_like(logits, -1e9))
         attention = ops.softmax(logits, axis=-1)
-        summary = ops.sum(x * ops.expand_dims(attention, -1), axis=1)
+        summary = ops.sum(values * ops.expand_dims(attention, -1), axis=1)
+        if self.mode == "core":
+            return summary
         return self.fusion(ops.concatenate([summary, last], axis=-1))
 
     def get_config(self) -> dict[str, Any]:

@@ -5,7 +5,8 @@ recent item, so position 0 always means "the last click" whatever the session's 
 Transformer blocks contextualize the items. `causal=True` lets each position see only
 earlier items, which with `pooling="last"` is SASRec. `kind="gru"` is GRU4Rec: stacked GRUs
 read the session in order, so they need no positions, and `pooling="last"` takes the
-final state. A pooling layer reduces the contextual items to one vector.
+final state. A pooling layer reduces the contextual items to one vector; when it reads
+only the last item (`last`, `core`), the last block computes only that item's row.
 
 Example:
     >>> encoder = SessionEncoder(width=8, num_layers=1, num_heads=2, ff_dim=16, max_length=5)
@@ -25,7 +26,7 @@ import keras
 from keras import ops
 
 from model.layers.pooling import SessionPooling
-from model.layers.transformer import TransformerBlock
+from model.layers.transformer import TransformerBlock, gather_last
 
 KINDS = ("transformer", "gru")
 
@@ -65,16 +66,23 @@ class SessionEncoder(keras.layers.Layer):
 
     def call(self, item_vectors: Any, mask: Any, training: bool = False) -> Any:
         """`item_vectors`: `[batch, length, width]`, left-aligned; `mask`: `[batch, length]`."""
-        x = item_vectors
+        positions = None
         if self.positions is not None:
             length = ops.shape(item_vectors)[1]
             lengths = ops.sum(ops.cast(mask, "int32"), axis=1, keepdims=True)
             steps = ops.expand_dims(ops.arange(length, dtype="int32"), 0)
-            x = x + self.positions(ops.clip(lengths - 1 - steps, 0, self.max_length - 1))
+            positions = self.positions(ops.clip(lengths - 1 - steps, 0, self.max_length - 1))
+        x = item_vectors if positions is None else item_vectors + positions
         x = self.input_dropout(x, training=training) * ops.expand_dims(ops.cast(mask, item_vectors.dtype), -1)
-        for block in self.blocks:
-            x = block(x, mask=mask, training=training)
-        return self.pooling(x, mask)
+        last_only = self.pooling.last_only
+        for index, block in enumerate(self.blocks):
+            if self.positions is not None:
+                x = block(x, mask=mask, training=training, last_only=last_only and index == len(self.blocks) - 1)
+            else:
+                x = block(x, mask=mask, training=training)
+        if last_only and (self.positions is None or not self.blocks):
+            x = gather_last(x, mask)
+        return self.pooling(x, mask, items=item_vectors, positions=positions)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), **self.config}

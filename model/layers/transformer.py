@@ -5,12 +5,20 @@ are masked out as keys, so a session's output does not depend on how much it is 
 With `causal=True` each position also sees only itself and earlier items (SASRec), so a
 position's output is what the model knows at that click.
 
+`last_only=True` computes the output of the session's last item alone: its query attends
+to every item (keys and values stay over all positions), and the feed-forward net runs
+on that one row. A readout that keeps only the last position (`last`, `core` pooling)
+gets the same vector as from the full block, for a fraction of the work: attention and
+feed-forward over `length` queries were most of a block's cost.
+
 Example:
     >>> block = TransformerBlock(width=8, num_heads=2, ff_dim=16)
     >>> x = keras.random.normal((2, 5, 8))
     >>> mask = keras.ops.convert_to_tensor([[True] * 5, [True, True, False, False, False]])
     >>> block(x, mask).shape
     (2, 5, 8)
+    >>> block(x, mask, last_only=True).shape
+    (2, 1, 8)
 """
 
 from __future__ import annotations
@@ -19,6 +27,16 @@ from typing import Any
 
 import keras
 from keras import ops
+
+
+def last_positions(mask: Any) -> Any:
+    """`[batch, length]` mask of left-aligned sessions -> `[batch]` index of each last item (0 if empty)."""
+    return ops.maximum(ops.sum(ops.cast(mask, "int32"), axis=1) - 1, 0)
+
+
+def gather_last(x: Any, mask: Any) -> Any:
+    """`[batch, length, width]` -> `[batch, 1, width]`: each session's last item."""
+    return ops.take_along_axis(x, ops.reshape(last_positions(mask), (-1, 1, 1)), axis=1)
 
 
 @keras.saving.register_keras_serializable(package="session_recommender")
@@ -36,18 +54,24 @@ class TransformerBlock(keras.layers.Layer):
         self.ff_dropout = keras.layers.Dropout(dropout)
         self.ff_norm = keras.layers.LayerNormalization(epsilon=1e-6)
 
-    def call(self, x: Any, mask: Any, training: bool = False) -> Any:
-        """`x`: `[batch, length, width]`; `mask`: `[batch, length]`, True for real items."""
+    def call(self, x: Any, mask: Any, training: bool = False, last_only: bool = False) -> Any:
+        """`x`: `[batch, length, width]`; `mask`: `[batch, length]`, True for real items.
+
+        Returns `[batch, length, width]`, or `[batch, 1, width]` (the last item's row) with `last_only`.
+        """
         # Every query may attend to every real item of its session (keys), never to padding;
-        # with `causal`, only to items at or before its own position.
-        attention_mask = ops.broadcast_to(ops.expand_dims(mask, 1), (ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[1]))
-        if self.causal:
+        # with `causal`, only to items at or before its own position (for the last item: all).
+        query = gather_last(x, mask) if last_only else x
+        attention_mask = ops.broadcast_to(
+            ops.expand_dims(mask, 1), (ops.shape(x)[0], ops.shape(query)[1], ops.shape(x)[1])
+        )
+        if self.causal and not last_only:
             steps = ops.arange(ops.shape(x)[1])
             attention_mask = ops.logical_and(attention_mask, ops.expand_dims(steps[:, None] >= steps[None, :], 0))
-        attended = self.attention(x, x, attention_mask=attention_mask, training=training)
-        x = self.attention_norm(x + self.attention_dropout(attended, training=training))
-        hidden = self.ff_out(self.ff_in(x))
-        return self.ff_norm(x + self.ff_dropout(hidden, training=training))
+        attended = self.attention(query, x, attention_mask=attention_mask, training=training)
+        query = self.attention_norm(query + self.attention_dropout(attended, training=training))
+        hidden = self.ff_out(self.ff_in(query))
+        return self.ff_norm(query + self.ff_dropout(hidden, training=training))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "width": self.width, "num_heads": self.num_heads, "ff_dim": self.ff_dim,

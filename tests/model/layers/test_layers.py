@@ -20,7 +20,7 @@ def _padded(x: np.ndarray, extra: int) -> np.ndarray:
     return np.concatenate([x, noise * 100], axis=1)  # junk in the padding must not leak
 
 
-@pytest.mark.parametrize("mode", ["mean", "last", "attention"])
+@pytest.mark.parametrize("mode", ["mean", "last", "attention", "core"])
 def test_session_encoder_ignores_padding(mode):
     keras.utils.set_random_seed(0)
     encoder = SessionEncoder(width=8, num_layers=2, num_heads=2, ff_dim=16, dropout=0.0, max_length=12, pooling=mode)
@@ -76,10 +76,35 @@ def test_pooling_modes():
     x = np.array([[[1.0], [3.0], [100.0]]], "float32")
     mask = _mask([2], 3)
     assert ops.convert_to_numpy(SessionPooling("mean")(x, mask)).tolist() == [[2.0]]
-    assert ops.convert_to_numpy(SessionPooling("last")(x, mask)).tolist() == [[3.0]]
+    # `last` and `core` get the last item's row alone (the encoder computes only that row).
+    assert ops.convert_to_numpy(SessionPooling("last")(x[:, 1:2], mask)).tolist() == [[3.0]]
     assert SessionPooling("attention")(x, mask).shape == (1, 1)
+    # `core` is a convex combination of the real input items: padding (100) never enters it.
+    core = ops.convert_to_numpy(SessionPooling("core")(x[:, 1:2], mask, items=x))
+    assert core.shape == (1, 1) and 1.0 <= core[0, 0] <= 3.0
     with pytest.raises(ValueError, match="pooling mode"):
         SessionPooling("max")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_last_only_block_gives_the_full_blocks_last_row(causal):
+    keras.utils.set_random_seed(0)
+    block = TransformerBlock(width=8, num_heads=2, ff_dim=16, dropout=0.0, causal=causal)
+    x = np.random.default_rng(0).normal(size=(3, 6, 8)).astype("float32")
+    lengths = [6, 3, 1]
+    full = ops.convert_to_numpy(block(_padded(x, 2), _mask(lengths, 8)))
+    last = ops.convert_to_numpy(block(_padded(x, 2), _mask(lengths, 8), last_only=True))
+    assert last.shape == (3, 1, 8)
+    np.testing.assert_allclose(last[:, 0], full[np.arange(3), np.array(lengths) - 1], atol=1e-5)
+
+
+def test_core_readout_is_in_the_items_space():
+    """With every item the same vector, CORE's weighted sum is that vector, whatever the weights."""
+    keras.utils.set_random_seed(0)
+    encoder = SessionEncoder(width=8, num_layers=1, num_heads=2, ff_dim=16, dropout=0.0, max_length=12, pooling="core")
+    item = np.random.default_rng(0).normal(size=(1, 1, 8)).astype("float32")
+    session = ops.convert_to_numpy(encoder(np.repeat(item, 5, axis=1), _mask([4], 5)))
+    np.testing.assert_allclose(session, item[:, 0], atol=1e-5)
 
 
 def test_transformer_block_shape_and_mask():
