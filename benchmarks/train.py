@@ -33,13 +33,12 @@ from components import contract
 from components.session_example_gen.config import IngestConfig
 from model import features
 from model.config import ModelConfig
-from model.metrics import ranking_metrics, target_rank
+from model.metrics import popularity_ranks, ranking_metrics, target_rank
 from model.preprocessing import PreprocessingConfig
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 TAIL_CLICKS = 10
 EVAL_BATCH = 1024
-TIE_BREAK = 1e-7  # below the gap between distinct float32 scores of magnitude >= 1
 HELD_OUT_SHARE = 0.05
 
 
@@ -125,14 +124,6 @@ def prepare(name: str, work_dir: str) -> dict[str, Any]:
     return prepared
 
 
-def popularity_ranks(train_clicks: np.ndarray) -> np.ndarray:
-    """Each item's popularity as a distinct value in (0, 1]: the most clicked item gets 1."""
-    order = np.argsort(train_clicks, kind="stable")
-    ranks = np.empty(len(train_clicks), "float64")
-    ranks[order] = np.arange(1, len(order) + 1) / len(order)
-    return ranks
-
-
 def evaluate(model: Any, catalog: Any, test_files: str, max_prefix_length: int,
              max_examples: Optional[int] = None) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Ranks of every test target (or the first `max_examples`) among all catalog items, per slice.
@@ -147,14 +138,13 @@ def evaluate(model: Any, catalog: Any, test_files: str, max_prefix_length: int,
     clicks = catalog.features[features.TRAIN_CLICKS]
     # Exact ties would otherwise go the target's way (the rank counts only higher scores):
     # items with one shared vector (one category, or the unknown-id row) would all rank as
-    # their best. Popularity breaks them, in float64 below any float32 score difference.
-    tie_break = TIE_BREAK * popularity_ranks(clicks)
+    # their best. Popularity breaks them, as in training (model.metrics.target_rank).
+    tie_break = popularity_ranks(clicks)
     ranks, tail, cold = [], [], []
     batches = session_dataset(test_files, catalog.item_ids, max_prefix_length, EVAL_BATCH, shuffle=False)
     for inputs, labels in batches.take(-(-max_examples // EVAL_BATCH) if max_examples else -1):
         rows, target = inputs[features.PREFIX_ROWS].numpy(), labels[features.TARGET_ROW].numpy()
-        logits = np.asarray(ops.convert_to_numpy(model(inputs)[features.ITEM_LOGITS]), "float64") + tie_break
-        ranks.append(ops.convert_to_numpy(target_rank(logits, target)))
+        ranks.append(ops.convert_to_numpy(target_rank(model(inputs)[features.ITEM_LOGITS], target, tie_break)))
         prefix_clicks = np.where(rows >= 0, clicks[np.maximum(rows, 0)], TAIL_CLICKS)
         tail.append((prefix_clicks < TAIL_CLICKS).any(axis=1) | (clicks[target] < TAIL_CLICKS))
         cold.append(clicks[target] == 0)
@@ -207,6 +197,8 @@ def fit_and_evaluate(name: str, config: ModelConfig, work_dir: str, train_steps:
         "examples_seen": per_epoch * epochs,
         "epochs_run": epochs,
         "best_val_hit@20": round(100 * max(history["val_hit@20"]), 2),
+        # MRR@20 of the epoch early stopping kept (the best HIT@20).
+        "best_val_mrr@20": round(100 * history["val_mrr@20"][int(np.argmax(history["val_hit@20"]))], 2),
         "train_examples_per_s": round(per_epoch * epochs / train_s),
         "train_wall_s": round(train_s),
         "eval_wall_s": round(time.time() - start),

@@ -51,10 +51,16 @@ VARIANTS = {
     "SASRec": dict(_ID_ONLY, category_loss_weight=0.0, causal=True, pooling="last"),
 }  # fmt: skip
 BASELINES = ("GRU4Rec", "SASRec")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
+    """Every knob of the family. The defaults are the settings chosen on Diginetica's validation
+    split (benchmarks/results/ablation_diginetica.md); the papers' own choices stay options:
+    M2TRec's mean pooling is `pooling="mean"`, its full softmax `softmax="full"`.
+    """
+
     variant: str = "M2TRec"
 
     # Item encoder (M2TRec Eq. 2-4): one embedding per enabled attribute, concatenated, projected.
@@ -74,31 +80,52 @@ class ModelConfig:
     # lets each position see only earlier items (SASRec).
     session_encoder: str = "transformer"
     causal: bool = False
-    num_layers: int = 2
-    num_heads: int = 4
-    ff_dim: int = 256
-    dropout: float = 0.1
+    num_layers: int = 1
+    num_heads: int = 2
+    ff_dim: int = 128
+    dropout: float = 0.2
     max_prefix_length: int = 50
-    pooling: str = "mean"  # "mean" (M2TRec), "last", or "attention" (the last item as query)
+    # "mean" (M2TRec), "last", "attention" (the last item queries the contextual items), or
+    # "core" (a weighted sum of the input item vectors: CORE + GCE-GNN's position-aware attention).
+    pooling: str = "core"
 
     # Heads and loss (M2TRec Eq. 6-7): loss = item + category_loss_weight * sum over levels.
-    category_loss_weight: float = 0.5
+    category_loss_weight: float = 0.3
     hierarchical: bool = False  # HierSRec: category probabilities feed the item head
     item_id_head: bool = False  # an extra fully connected head over item ids, as in the paper
     item_id_head_loss_weight: float = 0.5
-    softmax: str = "full"  # "full" over the catalog, or "sampled" for catalogs too large for it
-    num_sampled: int = 2048
+    # "full": softmax over the catalog; "sampled": over the target and `num_sampled` negatives
+    # shared by the batch, log-Q corrected (model.SessionRecommender._sampled_item_loss), or
+    # the full softmax where the catalog is no larger than the sample.
+    softmax: str = "sampled"
+    num_sampled: int = 4096
     # Item logits are session . item / temperature; with cosine_scores both are L2-normalized
     # first (NISER), which keeps popular items' large vectors from dominating.
-    cosine_scores: bool = False
-    temperature: float = 1.0
+    cosine_scores: bool = True
+    temperature: float = 0.08
+    # Regularization: dropout on the candidates' item vectors in training (CORE); share of
+    # catalog rows that train with the OOV id, so the hybrid's metadata path carries unseen
+    # items; label smoothing of the item loss.
+    item_dropout: float = 0.0
+    id_dropout: float = 0.0
+    label_smoothing: float = 0.0
 
     # Training.
-    batch_size: int = 256
+    batch_size: int = 512
     epochs: int = 10
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
+    # The learning rate rises linearly over `warmup_steps`, and is multiplied by
+    # `plateau_decay` after each epoch whose validation HIT@20 did not improve (1: never).
+    warmup_steps: int = 0
+    plateau_decay: float = 0.3
     early_stopping_patience: int = 2
+    # "auto": mixed bfloat16 on CPUs with AVX512-BF16 or AMX, mixed float16 on a GPU, float32
+    # elsewhere; or "float32", "mixed_bfloat16", "mixed_float16" (a Keras dtype policy).
+    precision: str = "auto"
+    # HIT@20 / MRR@20 over the whole catalog at every training step (costs a catalog-wide
+    # scoring and ranking per step); validation always reports them.
+    train_rank_metrics: bool = False
 
     # Serving.
     top_k: int = 20
@@ -107,8 +134,15 @@ class ModelConfig:
     candidate_categories: int = 0
 
     def __post_init__(self) -> None:
-        if self.pooling not in ("mean", "last", "attention"):
-            raise ValueError(f"pooling must be mean, last or attention, got {self.pooling!r}")
+        if self.pooling not in ("mean", "last", "attention", "core"):
+            raise ValueError(f"pooling must be mean, last, attention or core, got {self.pooling!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not 0.0 < self.plateau_decay <= 1.0:
+            raise ValueError(f"plateau_decay must be in (0, 1], got {self.plateau_decay}")
+        for name in ("dropout", "item_dropout", "id_dropout", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.session_encoder not in ("transformer", "gru"):
             raise ValueError(f"session_encoder must be transformer or gru, got {self.session_encoder!r}")
         if self.causal and self.session_encoder != "transformer":

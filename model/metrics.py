@@ -2,7 +2,11 @@
 
 Everything derives from the target's 0-based rank among the scored items: HIT@K (= P@20
 as SR-GNN-era papers report it, = Recall@K with one target), MRR@K and NDCG@K. The rank
-counts items scored strictly higher than the target, so ties do not hurt the target.
+counts items scored higher than the target. Exact ties are broken by popularity (the
+more clicked item ranks first): otherwise items sharing one vector (one category, or the
+unknown-id row) would all take the best rank among them, and a model that scores many
+items alike would look better than it is. Training, validation and the benchmarks
+break ties the same way.
 
 Example:
     >>> import numpy as np
@@ -20,10 +24,28 @@ import numpy as np
 from keras import ops
 
 
-def target_rank(scores: Any, target: Any) -> Any:
-    """`scores` `[batch, items]`, `target` `[batch]` item indices -> `[batch]` 0-based ranks."""
-    target_scores = ops.take_along_axis(scores, ops.expand_dims(ops.cast(target, "int32"), -1), axis=-1)
-    return ops.sum(ops.cast(scores > target_scores, "int32"), axis=-1)
+def popularity_ranks(train_clicks: np.ndarray) -> np.ndarray:
+    """Each item's popularity as a distinct value in (0, 1]: the most clicked item gets 1 (ties: by row)."""
+    order = np.argsort(train_clicks, kind="stable")
+    ranks = np.empty(len(train_clicks), "float64")
+    ranks[order] = np.arange(1, len(order) + 1) / len(order)
+    return ranks
+
+
+def target_rank(scores: Any, target: Any, tie_break: Any = None) -> Any:
+    """`scores` `[batch, items]`, `target` `[batch]` item indices -> `[batch]` 0-based ranks.
+
+    `tie_break` `[items]` (distinct values, e.g. `popularity_ranks`): an item scored exactly
+    as the target ranks above it when its tie-break is higher. Without it ties favour the target.
+    """
+    target = ops.expand_dims(ops.cast(target, "int32"), -1)
+    target_scores = ops.take_along_axis(scores, target, axis=-1)
+    above = scores > target_scores
+    if tie_break is not None:
+        tie_break = ops.convert_to_tensor(tie_break)
+        target_tie_break = ops.take(tie_break, target, axis=0)
+        above = ops.logical_or(above, ops.logical_and(scores == target_scores, tie_break[None, :] > target_tie_break))
+    return ops.sum(ops.cast(above, "int32"), axis=-1)
 
 
 def rank_in_top_k(top_k_ids: np.ndarray, target: np.ndarray) -> np.ndarray:

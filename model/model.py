@@ -1,10 +1,12 @@
 """The session recommender: one Keras 3 model for every variant of the family.
 
-Items are scored as the dot product of the session vector with the item encoder's output
-for every catalog item (full softmax), or for the batch's targets plus sampled negatives
-(`softmax="sampled"`, for catalogs too large to score whole at each step). The catalog's
-features are held by the model, not fed per example, so the catalog given at export
-time, not the training set, decides what can be recommended.
+Items are scored as the session vector's cosine (or dot product) with the item encoder's
+output for every catalog item. Training fuses the scoring with the loss: the full
+softmax over the catalog (`softmax="full"`), or the target against negatives sampled once
+per batch with a log-Q correction (`softmax="sampled"`), which encodes and scores only
+those items. The catalog-wide logits, and the rank metrics over them, are computed at
+evaluation. The catalog's features are held by the model, not fed per example, so the
+catalog given at export time, not the training set, decides what can be recommended.
 
 Example:
     >>> model = build_model(ModelConfig.preset("M2TRec"), catalog)   # doctest: +SKIP
@@ -22,9 +24,10 @@ from keras import ops
 from model import features
 from model.config import ModelConfig
 from model.layers import CategoryHeads, HierarchicalFusion, ItemEncoder, SessionEncoder
-from model.metrics import RankMetric, target_rank
+from model.metrics import RankMetric, popularity_ranks, target_rank
 
 ITEM_ID_LOGITS = "item_id_logits"
+CATALOG_VECTORS = "catalog_vectors"  # training only: the catalog's item vectors, scored by the loss
 # The rank metrics reported during training; early stopping watches the first.
 TRACKED_K = 20
 
@@ -59,6 +62,7 @@ class SessionRecommender(keras.Model):
         self.item_id_head = (
             keras.layers.Dense(vocab_sizes[features.ITEM_ID_INDEX], name="item_id_head") if config.item_id_head else None
         )
+        self.item_dropout = keras.layers.Dropout(config.item_dropout, name="item_dropout")
         self.rank_metrics = [RankMetric(kind, TRACKED_K) for kind in ("hit", "mrr")]
         self.seed_generator = keras.random.SeedGenerator(1337)
         self._catalog: dict[str, Any] = {}
@@ -77,6 +81,14 @@ class SessionRecommender(keras.Model):
     def set_catalog(self, catalog_features: dict[str, np.ndarray]) -> None:
         """Holds the catalog (one row per item) that is encoded and scored."""
         self._catalog = {name: ops.convert_to_tensor(catalog_features[name]) for name in self.catalog_features}
+        # Exact score ties in the rank metrics go to the more clicked item, as in evaluation.
+        clicks = catalog_features.get(features.TRAIN_CLICKS)
+        self._tie_break = None if clicks is None else ops.convert_to_tensor(popularity_ranks(np.asarray(clicks)), "float32")
+
+    @property
+    def samples_negatives(self) -> bool:
+        """Whether training samples negatives: `softmax="sampled"` and a catalog larger than the sample."""
+        return self.model_config.softmax == "sampled" and self.catalog_size > self.model_config.num_sampled
 
     @property
     def catalog_size(self) -> int:
@@ -86,9 +98,20 @@ class SessionRecommender(keras.Model):
         return {name: ops.take(values, rows, axis=0) for name, values in self._catalog.items()}
 
     # --- Forward ------------------------------------------------------------------------
-    def encode_items(self, item_features: Optional[dict[str, Any]] = None) -> Any:
-        """Item vectors for `item_features` (default: the whole catalog)."""
-        return self.item_encoder(self._catalog if item_features is None else item_features)
+    def encode_items(self, item_features: Optional[dict[str, Any]] = None, training: bool = False) -> Any:
+        """Item vectors for `item_features` (default: the whole catalog).
+
+        In training, `id_dropout` of the rows get the OOV id, as never-clicked items have,
+        so the metadata path learns to carry an item without its id (cold start).
+        """
+        item_features = dict(self._catalog if item_features is None else item_features)
+        rate = self.model_config.id_dropout
+        if training and rate > 0 and features.ITEM_ID_INDEX in item_features:
+            ids = item_features[features.ITEM_ID_INDEX]
+            dropped = keras.random.uniform(ops.shape(ids), seed=self.seed_generator) < rate
+            oov = self.vocab_sizes[features.ITEM_ID_INDEX] - 1
+            item_features[features.ITEM_ID_INDEX] = ops.where(dropped, ops.full_like(ids, oov), ids)
+        return self.item_encoder(item_features)
 
     def encode_session(self, prefix_vectors: Any, mask: Any, training: bool = False) -> tuple[Any, list[Any]]:
         """Prefix item vectors `[batch, length, width]` -> session vector and category logits."""
@@ -122,16 +145,22 @@ class SessionRecommender(keras.Model):
         rows = inputs[features.PREFIX_ROWS]
         mask = rows >= 0
         safe_rows = ops.maximum(rows, 0)
-        score_catalog = self.model_config.softmax == "full" or not training
-        if score_catalog:
-            catalog_vectors = self.encode_items()
+        config = self.model_config
+        # Training scores candidates in `compute_loss` (the whole catalog, or shared sampled
+        # negatives), fused with the loss; catalog-wide logits are for evaluation, and for
+        # training only when the rank metrics are tracked per step.
+        encode_catalog = not (training and self.samples_negatives)
+        catalog_vectors = self.encode_items(training=training) if encode_catalog else None
+        if encode_catalog:
             prefix_vectors = ops.take(catalog_vectors, safe_rows, axis=0)
         else:
-            prefix_vectors = self.encode_items(self._catalog_rows(safe_rows))
+            prefix_vectors = self.encode_items(self._catalog_rows(safe_rows), training=training)
         session, category_logits = self.encode_session(prefix_vectors, mask, training=training)
         outputs = {features.SESSION_VECTOR: session}
-        if score_catalog:
+        if not training or (config.train_rank_metrics and encode_catalog):
             outputs[features.ITEM_LOGITS] = self.score(session, catalog_vectors)
+        elif catalog_vectors is not None:
+            outputs[CATALOG_VECTORS] = catalog_vectors
         for level, logits in enumerate(category_logits, start=1):
             outputs[features.category_logits(level)] = ops.cast(logits, "float32")
         if self.item_id_head is not None:
@@ -139,25 +168,58 @@ class SessionRecommender(keras.Model):
         return outputs
 
     # --- Training -----------------------------------------------------------------------
-    def _sampled_item_loss(self, session: Any, target: Any) -> Any:
-        """Softmax over the batch's targets plus uniformly sampled items (M2TRec's head, cheaper)."""
-        import keras_rs  # only needed for this option
+    def _candidate_vectors(self, item_vectors: Any) -> Any:
+        """Candidates' scoring vectors in training, with `item_dropout` (CORE) applied first."""
+        return self.scoring_vectors(self.item_dropout(item_vectors, training=True))
 
-        negatives = keras.random.randint(
-            (self.model_config.num_sampled,), 0, self.catalog_size, seed=self.seed_generator, dtype="int32"
-        )
-        candidates = ops.concatenate([ops.cast(target, "int32"), negatives])
-        logits = self.score(session, self.encode_items(self._catalog_rows(candidates)))
+    def _full_item_loss(self, session: Any, target: Any, catalog_vectors: Any) -> Any:
+        """Softmax cross-entropy over every catalog item."""
+        logits = self.score_prepared(session, self._candidate_vectors(catalog_vectors))
+        return self._cross_entropy(logits, ops.cast(target, "int32"))
+
+    def _sampled_item_loss(self, session: Any, target: Any) -> Any:
+        """Softmax over the target and `num_sampled` negatives shared by the batch, log-Q corrected.
+
+        Negatives are drawn uniformly with replacement; each negative's logit gets
+        log(catalog / num_sampled), so the sampled terms estimate the full softmax's
+        denominator (Bengio and Senecal; Yi et al. 2019), and a negative that is the row's
+        target is masked out. Only the target's and the negatives' item vectors are encoded.
+        """
+        config = self.model_config
+        target = ops.cast(target, "int32")
+        negatives = keras.random.randint((config.num_sampled,), 0, self.catalog_size, seed=self.seed_generator,
+                                         dtype="int32")  # fmt: skip
+        candidates = ops.concatenate([target, negatives])
+        vectors = self._candidate_vectors(self.encode_items(self._catalog_rows(candidates), training=True))
         batch = ops.shape(target)[0]
-        labels = ops.pad(ops.eye(batch, dtype="float32"), [[0, 0], [0, self.model_config.num_sampled]])
-        logits = keras_rs.layers.RemoveAccidentalHits()(logits, labels, candidates)
-        return keras.losses.categorical_crossentropy(labels, logits, from_logits=True)
+        if config.cosine_scores:
+            session = session / ops.maximum(ops.norm(session, axis=-1, keepdims=True), 1e-6)
+        target_vectors = ops.transpose(vectors[:, :batch])
+        positive = ops.sum(ops.cast(session, "float32") * ops.cast(target_vectors, "float32"), axis=-1, keepdims=True)
+        negative = ops.cast(ops.matmul(session, vectors[:, batch:]), "float32")
+        log_q = float(np.log(config.num_sampled)) - ops.log(ops.cast(self.catalog_size, "float32"))
+        accidental = ops.expand_dims(target, 1) == ops.expand_dims(negatives, 0)
+        negative = ops.where(accidental, ops.full_like(negative, -1e9), negative - log_q)
+        return self._cross_entropy(ops.concatenate([positive, negative], axis=1), ops.zeros((batch,), "int32"))
+
+    def _cross_entropy(self, logits: Any, target: Any) -> Any:
+        """Sparse softmax cross-entropy per example, with `label_smoothing` spread over the logits' columns."""
+        loss = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
+        smoothing = self.model_config.label_smoothing
+        if smoothing:
+            # (1 - e) * CE(target) + e * mean over columns of -log p: the second term is
+            # logsumexp - mean(logits), so no one-hot matrix is built.
+            spread = ops.logsumexp(logits, axis=-1) - ops.mean(logits, axis=-1)
+            loss = (1.0 - smoothing) * loss + smoothing * spread
+        return loss
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Item loss + weighted category and item-id losses (M2TRec Eq. 7)."""
         target = y[features.TARGET_ROW]
         if features.ITEM_LOGITS in y_pred:
-            item_loss = keras.losses.sparse_categorical_crossentropy(target, y_pred[features.ITEM_LOGITS], from_logits=True)
+            item_loss = self._cross_entropy(y_pred[features.ITEM_LOGITS], ops.cast(target, "int32"))
+        elif CATALOG_VECTORS in y_pred:
+            item_loss = self._full_item_loss(y_pred[features.SESSION_VECTOR], target, y_pred[CATALOG_VECTORS])
         else:
             item_loss = self._sampled_item_loss(y_pred[features.SESSION_VECTOR], target)
         loss = ops.mean(ops.cast(item_loss, "float32"))
@@ -177,10 +239,12 @@ class SessionRecommender(keras.Model):
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        if features.ITEM_LOGITS in y_pred:
-            ranks = target_rank(y_pred[features.ITEM_LOGITS], y[features.TARGET_ROW])
-            for metric in self.rank_metrics:
-                metric.update_state(ranks)
+        """The loss always; the rank metrics where catalog-wide logits exist (evaluation)."""
+        if features.ITEM_LOGITS not in y_pred:
+            return {metric.name: metric.result() for metric in self.metrics if metric not in self.rank_metrics}
+        ranks = target_rank(y_pred[features.ITEM_LOGITS], y[features.TARGET_ROW], self._tie_break)
+        for metric in self.rank_metrics:
+            metric.update_state(ranks)
         return self.get_metrics_result()
 
 
@@ -188,11 +252,20 @@ def build_model(config: ModelConfig, vocab_sizes: dict[str, int], category_level
                 catalog_features: dict[str, np.ndarray], jit_compile: bool = False) -> SessionRecommender:  # fmt: skip
     """A compiled model holding `catalog_features`; built, so its weights exist.
 
-    `jit_compile` (XLA) pays off on a GPU; on CPU the default eager-graph mode is used.
+    Its layers compute in `config.precision` (a Keras dtype policy; `auto` means float32
+    here: model.trainer.resolve_precision picks the machine's fastest before building).
+    Weights stay float32. `jit_compile` (XLA) pays off on a GPU; on CPU the default
+    eager-graph mode is used.
     """
-    model = SessionRecommender(config, vocab_sizes, category_levels, name=config.variant)
-    model.set_catalog(catalog_features)
-    model({features.PREFIX_ROWS: ops.zeros((1, config.max_prefix_length), dtype="int32")})
+    policy = "float32" if config.precision == "auto" else config.precision
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)  # layers take the global policy when they are made
+    try:
+        model = SessionRecommender(config, vocab_sizes, category_levels, name=config.variant)
+        model.set_catalog(catalog_features)
+        model({features.PREFIX_ROWS: ops.zeros((1, config.max_prefix_length), dtype="int32")})
+    finally:
+        keras.config.set_dtype_policy(previous)
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay),
         jit_compile=jit_compile,

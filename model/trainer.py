@@ -51,12 +51,57 @@ class TrainingSetup:
                    PreprocessingConfig.from_dict(custom_config.get("preprocessing")))  # fmt: skip
 
 
-def use_accelerator_settings() -> bool:
-    """Mixed precision (and XLA, in build_model) when a GPU is present; CPU stays float32."""
+def cpu_supports_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere it is emulated and slow."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((line for line in f if line.startswith("flags")), "").split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision: str) -> str:
+    """ModelConfig.precision -> a Keras dtype policy; `auto` picks what this machine runs fastest.
+
+    A GPU gets mixed float16; a CPU with native bfloat16 gets mixed bfloat16; any other CPU
+    stays float32 (emulated bfloat16 there is slower than float32).
+    """
+    if precision != "auto":
+        return precision
     if keras.backend.backend() == "tensorflow" and tf.config.list_physical_devices("GPU"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
-        return True
-    return False
+        return "mixed_float16"
+    return "mixed_bfloat16" if cpu_supports_bfloat16() else "float32"
+
+
+def float32_twin(model: SessionRecommender, catalog: Catalog) -> SessionRecommender:
+    """`model` itself if it computes in float32, else a float32 copy of it (same weights) to export.
+
+    Serving stays float32 whatever the training precision: TF Serving may run on CPUs
+    without bfloat16, and the exported item vectors are exact.
+    """
+    if model.model_config.precision == "float32" or model.compute_dtype == "float32":
+        return model
+    config = dataclasses.replace(model.model_config, precision="float32")
+    twin = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+class Warmup(keras.callbacks.Callback):
+    """Raises the learning rate linearly from 0 to its set value over the first `steps` batches."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps, self.step, self.target = steps, 0, None
+
+    def on_train_batch_begin(self, batch: int, logs: Optional[dict] = None) -> None:
+        if self.step > self.steps:
+            return
+        if self.target is None:
+            self.target = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.step += 1
+        self.model.optimizer.learning_rate.assign(self.target * min(1.0, self.step / self.steps))
 
 
 def record_warm_start(report: dict[str, Any], run_dir: str) -> None:
@@ -84,8 +129,9 @@ def train(
     `vocabulary_rows` (warm_start.vocabularies of this catalog); `warm_start.json` says how.
     """
     keras.utils.set_random_seed(0)
-    accelerated = use_accelerator_settings()
-    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features, jit_compile=accelerated)
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features,
+                        jit_compile=config.precision == "mixed_float16")  # XLA pays off on a GPU
     tf.io.gfile.makedirs(run_dir)  # gfile: on a cluster, artifacts are on object storage
     if base_model is not None:
         record_warm_start(warm_start.restore(model, vocabulary_rows, base_model), run_dir)
@@ -103,6 +149,11 @@ def train(
                                         mode="max", save_best_only=True, save_weights_only=True),  # fmt: skip
         keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")),
     ]
+    if config.plateau_decay < 1.0:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=config.plateau_decay, patience=1, mode="max",
+                                                           min_delta=1e-4, verbose=0))  # fmt: skip
+    if config.warmup_steps:
+        callbacks.append(Warmup(config.warmup_steps))
     start = time.time()
     history = model.fit(
         train_data,
@@ -138,7 +189,7 @@ def run_fn(fn_args: Any) -> None:
         base_model=base_model, vocabulary_rows=vocabulary_rows,
     )  # fmt: skip
     logging.info("Best eval %s", {k: max(v) for k, v in history.items() if k.startswith("val_") and "@" in k})
-    export.export_serving_model(model, catalog, tft_output, setup, fn_args.serving_model_dir)
+    export.export_serving_model(float32_twin(model, catalog), catalog, tft_output, setup, fn_args.serving_model_dir)
     warm_start.save(model, vocabulary_rows, os.path.dirname(fn_args.serving_model_dir))
     # TF Serving (and serving/server.py) replay these at load, so the first user request is fast.
     write_warmup_requests(

@@ -243,12 +243,12 @@ def _training_section(page: Page, run: RunData) -> None:
         page.figure(plots.line_chart(losses, "Loss per epoch", ylabel="loss"), "training-loss", caption="Training and eval loss")
     if rates:
         page.figure(plots.line_chart(rates, "Ranking metrics per epoch", percent=True), "training-metrics",
-                    caption="Train and eval (val_) ranking metrics per epoch")  # fmt: skip
+                    caption="Ranking metrics per epoch (val_: the eval split)")  # fmt: skip
     names = sorted(curves, key=lambda k: (k.startswith("val_"), k))
 
     def cell(name: str, epoch: int) -> str:
         value = curves[name][epoch] if epoch < len(curves[name]) else None
-        return decimal(value) if name.endswith("loss") else percent(value)
+        return percent(value) if "@" in name else decimal(value)  # rates in percent; loss, learning rate as is
 
     rows = [[str(e + 1)] + [cell(k, e) for k in names] for e in range(epochs)]
     page.table(["epoch", *names], rows, row_classes=["highlight" if e == best else "" for e in range(epochs)])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 from keras import ops
 
-from model import features
+from model import features, trainer
 from model.config import VARIANTS, ModelConfig
 from model.inputs import session_dataset
 from model.model import build_model
@@ -74,3 +76,71 @@ def test_baseline_presets_and_encoder_options_are_validated():
         ModelConfig(session_encoder="lstm")
     with pytest.raises(ValueError, match="causal"):
         ModelConfig(session_encoder="gru", causal=True)
+
+
+def _new_item_ranks(id_dropout: float, ingested, ingested_catalog) -> np.ndarray:
+    """Trains a small hybrid, adds a never-clicked copy of the most clicked item, ranks it where that item leads."""
+    catalog = ingested_catalog.catalog
+    keras.utils.set_random_seed(0)
+    config = ModelConfig.preset("M2TRec_hybrid", **SMALL, id_dropout=id_dropout)
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    data = session_dataset(ingested.split_files["train"], catalog.item_ids, config.max_prefix_length, 128, shuffle=True)
+    model.fit(data.take(60), epochs=2, verbose=0)
+    template = int(np.argmax(catalog.features[features.TRAIN_CLICKS]))
+    # The new item has the template's metadata and the id of an item never clicked (OOV), as
+    # the Transform graph gives an item added to the catalog after training.
+    extended = {name: np.concatenate([values, values[template:template + 1]]) for name, values in catalog.features.items()}
+    extended[features.ITEM_ID_INDEX][-1] = catalog.vocab_sizes[features.ITEM_ID_INDEX] - 1
+    extended[features.TRAIN_CLICKS][-1] = 0
+    model.set_catalog(extended)
+    eval_data = session_dataset(ingested.split_files["eval"], catalog.item_ids, config.max_prefix_length, 512, shuffle=False)
+    logits = np.concatenate([ops.convert_to_numpy(model(x)[features.ITEM_LOGITS]) for x, _ in eval_data])
+    leads = np.argsort(-logits[:, :-1], axis=1)[:, :5] == template  # sessions where the template is in the top 5
+    assert leads.any(axis=1).sum() >= 10
+    return (logits[leads.any(axis=1)] > logits[leads.any(axis=1), -1:]).sum(axis=1)
+
+
+def test_a_hybrid_trained_with_id_dropout_ranks_an_item_added_after_training(ingested, ingested_catalog):
+    """Cold start in the hybrid: with id dropout the metadata path carries an item without a trained id."""
+    with_dropout = _new_item_ranks(0.3, ingested, ingested_catalog)
+    without = _new_item_ranks(0.0, ingested, ingested_catalog)
+    # Among ~2,500 items it ranks near its template (median 4 when written); without id dropout
+    # the shared unknown-id vector, only ever trained as a negative, sinks it (median 553).
+    assert np.median(with_dropout) < 20 and np.median(without) > 5 * np.median(with_dropout)
+
+
+def test_sampled_softmax_estimates_the_full_softmax(ingested, ingested_catalog):
+    """The log-Q corrected sampled loss is close to the full one; a catalog no larger than the sample gets the full one."""
+    catalog = ingested_catalog.catalog
+    keras.utils.set_random_seed(0)
+    config = ModelConfig.preset("M2TRec_hybrid", **SMALL, softmax="sampled", num_sampled=2000)
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    assert model.samples_negatives and len(catalog.item_ids) > 2000
+    inputs, labels = next(iter(session_dataset(ingested.split_files["train"], catalog.item_ids, 50, 256, shuffle=False)))
+    outputs = model(inputs)
+    full = float(np.mean(ops.convert_to_numpy(model._cross_entropy(outputs[features.ITEM_LOGITS], labels[features.TARGET_ROW]))))
+    sampled = np.mean([float(np.mean(ops.convert_to_numpy(model._sampled_item_loss(outputs[features.SESSION_VECTOR],
+                                                                                    labels[features.TARGET_ROW]))))
+                       for _ in range(5)])  # fmt: skip
+    assert abs(sampled - full) < 0.05 * full, (sampled, full)
+    small = build_model(dataclasses.replace(config, num_sampled=len(catalog.item_ids)), catalog.vocab_sizes,
+                        catalog.category_levels, catalog.features)  # fmt: skip
+    assert not small.samples_negatives
+
+
+def test_a_mixed_precision_model_is_exported_from_a_float32_twin(ingested_catalog, monkeypatch):
+    catalog = ingested_catalog.catalog
+    config = ModelConfig.preset("M2TRec", **SMALL, precision="mixed_bfloat16")
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    assert model.compute_dtype == "bfloat16" and all(w.dtype == "float32" for w in model.weights)
+    twin = trainer.float32_twin(model, catalog)
+    assert twin.compute_dtype == "float32" and keras.config.dtype_policy().name == "float32"
+    for mine, theirs in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    vectors = [ops.convert_to_numpy(ops.cast(m.encode_items(), "float32")) for m in (model, twin)]
+    np.testing.assert_allclose(vectors[0], vectors[1], atol=0.05 * np.abs(vectors[1]).max())
+    # `auto` picks bfloat16 only where the CPU has it natively.
+    monkeypatch.setattr(trainer, "cpu_supports_bfloat16", lambda: True)
+    assert trainer.resolve_precision("auto") == "mixed_bfloat16" and trainer.resolve_precision("float32") == "float32"
+    monkeypatch.setattr(trainer, "cpu_supports_bfloat16", lambda: False)
+    assert trainer.resolve_precision("auto") == "float32"
