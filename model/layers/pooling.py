@@ -18,12 +18,12 @@ encoder computes only that row in its last block (`TransformerBlock(last_only=Tr
 Example:
     >>> pool = SessionPooling("mean")
     >>> x = keras.ops.convert_to_tensor([[[1.0], [3.0], [100.0]]])
-    >>> pool(x, keras.ops.convert_to_tensor([[True, True, False]])).tolist()
+    >>> keras.ops.convert_to_numpy(pool(x, keras.ops.convert_to_tensor([[True, True, False]]))).tolist()
     [[2.0]]
     >>> core = SessionPooling("core")
     >>> items = keras.random.normal((2, 3, 4))
     >>> mask = keras.ops.convert_to_tensor([[True] * 3, [True, False, False]])
-    >>> core(items[:, :1], mask, items=items).shape
+    >>> tuple(core(items[:, :1], mask, items=items).shape)
     (2, 4)
 """
 

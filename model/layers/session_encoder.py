@@ -12,9 +12,9 @@ Example:
     >>> encoder = SessionEncoder(width=8, num_layers=1, num_heads=2, ff_dim=16, max_length=5)
     >>> items = keras.random.normal((2, 5, 8))
     >>> mask = keras.ops.convert_to_tensor([[True] * 5, [True, True, False, False, False]])
-    >>> encoder(items, mask).shape
+    >>> tuple(encoder(items, mask).shape)
     (2, 8)
-    >>> SessionEncoder(width=8, kind="gru", pooling="last")(items, mask).shape
+    >>> tuple(SessionEncoder(width=8, kind="gru", pooling="last")(items, mask).shape)
     (2, 8)
 """
 

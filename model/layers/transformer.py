@@ -15,9 +15,9 @@ Example:
     >>> block = TransformerBlock(width=8, num_heads=2, ff_dim=16)
     >>> x = keras.random.normal((2, 5, 8))
     >>> mask = keras.ops.convert_to_tensor([[True] * 5, [True, True, False, False, False]])
-    >>> block(x, mask).shape
+    >>> tuple(block(x, mask).shape)
     (2, 5, 8)
-    >>> block(x, mask, last_only=True).shape
+    >>> tuple(block(x, mask, last_only=True).shape)
     (2, 1, 8)
 """
 
