@@ -80,7 +80,7 @@ def float32_twin(model: SessionRecommender, catalog: Catalog) -> SessionRecommen
     Serving stays float32 whatever the training precision: TF Serving may run on CPUs
     without bfloat16, and the exported item vectors are exact.
     """
-    if model.model_config.precision == "float32" or model.compute_dtype == "float32":
+    if model.compute_dtype == "float32":
         return model
     config = dataclasses.replace(model.model_config, precision="float32")
     twin = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
@@ -93,15 +93,15 @@ class Warmup(keras.callbacks.Callback):
 
     def __init__(self, steps: int) -> None:
         super().__init__()
-        self.steps, self.step, self.target = steps, 0, None
+        self.steps, self.step, self.target = steps, 0, 0.0
+
+    def on_train_begin(self, logs: Optional[dict] = None) -> None:
+        self.target = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     def on_train_batch_begin(self, batch: int, logs: Optional[dict] = None) -> None:
-        if self.step > self.steps:
-            return
-        if self.target is None:
-            self.target = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        self.step += 1
-        self.model.optimizer.learning_rate.assign(self.target * min(1.0, self.step / self.steps))
+        if self.step < self.steps:
+            self.step += 1
+            self.model.optimizer.learning_rate.assign(self.target * self.step / self.steps)
 
 
 def record_warm_start(report: dict[str, Any], run_dir: str) -> None:

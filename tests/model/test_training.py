@@ -144,3 +144,14 @@ def test_a_mixed_precision_model_is_exported_from_a_float32_twin(ingested_catalo
     assert trainer.resolve_precision("auto") == "mixed_bfloat16" and trainer.resolve_precision("float32") == "float32"
     monkeypatch.setattr(trainer, "cpu_supports_bfloat16", lambda: False)
     assert trainer.resolve_precision("auto") == "float32"
+
+
+def test_warmup_raises_the_learning_rate_linearly_then_leaves_it():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.4), loss="mse")
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(float(ops.convert_to_numpy(model.optimizer.learning_rate)))
+    )
+    model.fit(np.zeros((6, 2)), np.zeros((6, 1)), batch_size=1, epochs=1, verbose=0, callbacks=[trainer.Warmup(4), record])
+    np.testing.assert_allclose(seen, [0.1, 0.2, 0.3, 0.4, 0.4, 0.4], rtol=1e-6)
