@@ -155,3 +155,13 @@ def test_warmup_raises_the_learning_rate_linearly_then_leaves_it():
     )
     model.fit(np.zeros((6, 2)), np.zeros((6, 1)), batch_size=1, epochs=1, verbose=0, callbacks=[trainer.Warmup(4), record])
     np.testing.assert_allclose(seen, [0.1, 0.2, 0.3, 0.4, 0.4, 0.4], rtol=1e-6)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("precision", "bf16", "precision"), ("plateau_decay", 0.0, "plateau_decay"), ("plateau_decay", 1.5, "plateau_decay"),
+    ("id_dropout", 1.0, "id_dropout"), ("item_dropout", -0.1, "item_dropout"), ("label_smoothing", 1.0, "label_smoothing"),
+    ("pooling", "max", "pooling"),
+])  # fmt: skip
+def test_training_knobs_are_validated(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**{field: value})
