@@ -137,9 +137,13 @@ class SessionRecommender(keras.Model):
 
     def score_prepared(self, session: Any, scoring_vectors: Any) -> Any:
         """`score` against `scoring_vectors(item_vectors)`."""
+        return ops.cast(ops.matmul(self.scoring_session(session), scoring_vectors), "float32")
+
+    def scoring_session(self, session: Any) -> Any:
+        """The session side of `score`: L2-normalized with cosine scores."""
         if self.model_config.cosine_scores:
             session = session / ops.maximum(ops.norm(session, axis=-1, keepdims=True), 1e-6)
-        return ops.cast(ops.matmul(session, scoring_vectors), "float32")
+        return session
 
     def call(self, inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
         rows = inputs[features.PREFIX_ROWS]
@@ -192,8 +196,7 @@ class SessionRecommender(keras.Model):
         candidates = ops.concatenate([target, negatives])
         vectors = self._candidate_vectors(self.encode_items(self._catalog_rows(candidates), training=True))
         batch = ops.shape(target)[0]
-        if config.cosine_scores:
-            session = session / ops.maximum(ops.norm(session, axis=-1, keepdims=True), 1e-6)
+        session = self.scoring_session(session)
         target_vectors = ops.transpose(vectors[:, :batch])
         positive = ops.sum(ops.cast(session, "float32") * ops.cast(target_vectors, "float32"), axis=-1, keepdims=True)
         negative = ops.cast(ops.matmul(session, vectors[:, batch:]), "float32")
