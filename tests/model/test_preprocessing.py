@@ -148,3 +148,18 @@ def test_catalog_without_title_brand_price(analyze_catalog, default_train_clicks
     index = catalog.features[features.ITEM_ID_INDEX]
     assert np.all(index[clicks < 5] == oov) and np.all(index[clicks >= 5] < oov)
     assert 0 < (clicks < 5).sum() < 300
+
+
+def test_titles_keep_their_first_words(analyze_catalog, default_train_clicks):
+    examples = raw_catalog_examples(os.path.join(DEFAULT_DATA, "catalog.csv.gz"), default_train_clicks)[:100]
+    config = PreprocessingConfig(category_levels=2, title_min_count=1, title_max_tokens=4)
+    result = analyze_catalog(examples, config, "short_titles")
+    catalog, raw = result.catalog, _raw(result)
+    vocab = _vocab(result, features.TITLE_TOKENS)
+    tokens = catalog.features[features.TITLE_TOKENS]
+    assert tokens.shape == (100, 4)
+    for row, item_id in enumerate(catalog.item_ids):
+        words = re.sub(r"[^\w\s]", " ", raw[item_id]["title"].casefold()).split()
+        assert [vocab[i - 1] for i in tokens[row] if i] == words[:4]
+    with pytest.raises(ValueError, match="title_max_tokens"):
+        PreprocessingConfig(title_max_tokens=0)
