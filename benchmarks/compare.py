@@ -8,12 +8,12 @@ Keras model with another session encoder), and the family TRec_id ... HierSRec. 
 ranks each test target among all catalog items with `benchmarks.train.evaluate`, overall
 and on the `tail` and `cold` slices (see benchmarks/train.py).
 
-The neural rows share one recorded setup, benchmarks/compare_config.json: the same budget
-of training examples (`budget.train_examples`, validated `budget.epochs` times, early
-stopping on the eval split carved from training) and the hyper-parameters chosen by
-`benchmarks.search` on that eval split (benchmarks/results/search_<dataset>.json), where
-a variant's preset does not fix them. A row whose inputs the data set lacks (TRec_title
-on Diginetica, which has no titles) is listed as n/a, not run.
+The neural rows train with their presets and ModelConfig's defaults (chosen on validation
+by benchmarks/ablation.py), on one recorded budget, benchmarks/compare_config.json: full
+passes over the training set (`budget.epochs` at most, early stopping on the first
+`budget.eval_examples` of the eval split carved from training). V-SKNN runs with the
+neighbours benchmarks/search.py chose on that eval split. A row whose inputs the data set
+lacks (TRec_title on Diginetica, which has no titles) is listed as n/a, not run.
 
 Each row runs in its own process, so its peak memory is its own and is freed after. A
 finished row replaces its entry in benchmarks/results/compare_<dataset>.json, and the
@@ -36,9 +36,9 @@ from typing import Any, Optional
 
 from benchmarks import train as bench
 from benchmarks.common import RESULTS_DIR, peak_rss_mb, write_result
-from benchmarks.search import chosen_family, compare_config, load_search, neural_config
+from benchmarks.search import compare_config, load_search
 from components import contract
-from model.config import BASELINES, VARIANTS
+from model.config import BASELINES, VARIANTS, ModelConfig
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 FAMILY = ("TRec_id", "MuTRec_id", "TRec_title", "MeTRec", "M2TRec", "M2TRec_hybrid", "HierSRec")
@@ -51,14 +51,25 @@ KS = (5, 10, 20)
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """What every neural row of a data set gets: training examples, spread over `epochs` validations."""
+    """What every neural row of a data set gets: at most `epochs` validations, with early stopping.
 
-    train_examples: int
+    Each epoch is a full pass over the training set, unless `train_examples` caps the whole
+    run (a smoke run, or a table at a fixed budget of examples).
+    """
+
     epochs: int
     eval_examples: Optional[int] = None  # validation examples per epoch (None: the whole eval split)
+    train_examples: Optional[int] = None
 
-    def train_steps(self, batch_size: int) -> int:
+    def train_steps(self, batch_size: int) -> Optional[int]:
+        if self.train_examples is None:
+            return None
         return self.epochs * math.ceil(self.train_examples / (self.epochs * batch_size))
+
+
+def row_config(dataset: str, row: str, budget: Budget) -> ModelConfig:
+    """A neural row's preset with ModelConfig's defaults; the data set's switches win (no titles on Diginetica)."""
+    return ModelConfig.preset(row, **bench.DATASETS[dataset].model_overrides, epochs=budget.epochs)
 
 
 def unavailable(dataset: str, row: str) -> Optional[str]:
@@ -94,8 +105,7 @@ def _baseline_row(dataset: str, row: str, work_dir: str) -> dict[str, Any]:
 
 
 def _neural_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[str, Any]:
-    hyperparameters = chosen_family(dataset)
-    config = neural_config(dataset, row, hyperparameters, epochs=budget.epochs)
+    config = row_config(dataset, row, budget)
     eval_steps = math.ceil(budget.eval_examples / config.batch_size) if budget.eval_examples else None
     result = bench.fit_and_evaluate(dataset, config, work_dir, budget.train_steps(config.batch_size), eval_steps)
     return {"row": row, "family": "baseline" if row in BASELINES else "model", "metrics": result["metrics"],
@@ -181,7 +191,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(bench.DATASETS), required=True)
     parser.add_argument("--row", action="append", choices=ROWS, help="repeatable; default: every row")
-    parser.add_argument("--train-examples", type=int, help="override the recorded budget (e.g. for a smoke run)")
+    parser.add_argument("--train-examples", type=int, help="cap each row at this many (default: full passes)")
     parser.add_argument("--epochs", type=int, help="override the recorded number of validations")
     parser.add_argument("--eval-examples", type=int, help="override the recorded validation examples per epoch")
     parser.add_argument("--row-timeout-minutes", type=float, default=25, help="a row running longer is killed")
@@ -191,8 +201,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     work_dir = os.path.abspath(args.work_dir or os.path.join(DEFAULT_OUTPUT_DIR, "benchmarks", args.dataset))
     recorded = compare_config(args.dataset)["budget"]
-    budget = Budget(args.train_examples or recorded["train_examples"], args.epochs or recorded["epochs"],
-                    args.eval_examples or recorded.get("eval_examples"))  # fmt: skip
+    budget = Budget(args.epochs or recorded["epochs"], args.eval_examples or recorded.get("eval_examples"),
+                    args.train_examples or recorded.get("train_examples"))  # fmt: skip
 
     path = os.path.join(args.results_dir, f"compare_{args.dataset}.json")
     if args.row_output:  # the child: one row, in this process

@@ -8,9 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks.baselines import VSKNN, Pop
-from benchmarks.compare import Budget, _without_rows, markdown_table, unavailable
-from benchmarks.search import _choose, neural_config
+from benchmarks.compare import Budget, _without_rows, markdown_table, row_config, unavailable
 from model import features
+from model.config import ModelConfig
 from model.metrics import popularity_ranks, target_rank
 
 CLICKS = np.array([5, 0, 9, 0, 1], "int64")
@@ -57,26 +57,19 @@ def test_rows_the_data_cannot_feed_are_not_run():
     assert unavailable("diginetica", "V-SKNN") is None
 
 
-def test_shared_hyperparameters_never_override_a_preset():
-    shared = {"width": 32, "num_layers": 1, "num_heads": 2, "category_loss_weight": 0.3, "pooling": "attention"}
-    assert neural_config("beauty", "TRec_id", shared).category_loss_weight == 0.0
-    assert neural_config("beauty", "SASRec", shared).pooling == "last"
-    m2trec = neural_config("diginetica", "M2TRec", shared)
-    assert (m2trec.item_dim, m2trec.ff_dim, m2trec.pooling, m2trec.use_title) == (32, 64, "attention", False)
-
-
-def test_search_keeps_the_best_value_of_each_knob():
-    trials = [{"change": {}, "val_hit@20": 0.3, "val_mrr@20": 0.1},
-              {"change": {"dropout": 0.1}, "val_hit@20": 0.2, "val_mrr@20": 0.1},
-              {"change": {"num_layers": 2}, "val_hit@20": 0.302, "val_mrr@20": 0.1},
-              {"change": {"learning_rate": 0.003}, "val_hit@20": 0.4, "val_mrr@20": 0.1}]  # fmt: skip
-    base = {"dropout": 0.2, "learning_rate": 0.001, "num_layers": 1}
-    # 2 layers gain less than the margin: not adopted.
-    assert _choose(base, trials) == {"dropout": 0.2, "learning_rate": 0.003, "num_layers": 1}
+def test_rows_train_with_their_presets_and_the_defaults():
+    budget = Budget(epochs=3)
+    assert row_config("beauty", "TRec_id", budget).category_loss_weight == 0.0
+    assert row_config("beauty", "SASRec", budget).pooling == "last"
+    m2trec = row_config("diginetica", "M2TRec", budget)
+    defaults = ModelConfig()
+    assert (m2trec.item_dim, m2trec.pooling, m2trec.softmax) == (defaults.item_dim, defaults.pooling, defaults.softmax)
+    assert (m2trec.use_title, m2trec.epochs) == (False, 3)  # the data set's switch; the budget's epochs
 
 
 def test_budget_table_and_child_command_line():
-    assert Budget(1000, 2).train_steps(256) == 4
+    assert Budget(epochs=2, train_examples=1000).train_steps(256) == 4
+    assert Budget(epochs=2).train_steps(256) is None  # full passes
     assert _without_rows(["--dataset", "beauty", "--row", "Pop", "--row=V-SKNN", "--epochs", "1"]) == [
         "--dataset", "beauty", "--epochs", "1"]  # fmt: skip
     metrics = {"examples": 10, "hit@10": 0.4, "mrr@10": 0.2, "hit@20": 0.5, "mrr@20": 0.25, "ndcg@20": 0.3}
