@@ -155,7 +155,7 @@ def profile_step(model: Any, batch: tuple[dict, dict]) -> dict[str, float]:
     @tf.function
     def item_encoder():
         with tf.GradientTape() as tape:
-            vectors = model.encode_items(training=True)
+            vectors = model.encode_items()
             total = tf.reduce_sum(tf.cast(vectors, tf.float32))
         return tape.gradient(total, encoder_weights)
 

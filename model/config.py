@@ -149,8 +149,11 @@ class ModelConfig:
             raise ValueError("causal attention needs session_encoder='transformer'")
         if self.softmax not in ("full", "sampled"):
             raise ValueError(f"softmax must be full or sampled, got {self.softmax!r}")
-        if not (self.use_item_id or self.use_title or self.use_categories or self.use_brand or self.use_price):
+        uses_metadata = self.use_title or self.use_categories or self.use_brand or self.use_price
+        if not (self.use_item_id or uses_metadata):
             raise ValueError("the item encoder needs at least one input (id or metadata)")
+        if self.id_dropout and not (self.use_item_id and uses_metadata):
+            raise ValueError("id_dropout needs item ids and metadata to carry an item without its id")
         if self.item_dim % self.num_heads:
             raise ValueError("item_dim must be divisible by num_heads")
         if self.temperature <= 0:

@@ -98,20 +98,33 @@ class SessionRecommender(keras.Model):
         return {name: ops.take(values, rows, axis=0) for name, values in self._catalog.items()}
 
     # --- Forward ------------------------------------------------------------------------
-    def encode_items(self, item_features: Optional[dict[str, Any]] = None, training: bool = False) -> Any:
+    def encode_items(self, item_features: Optional[dict[str, Any]] = None, drop_ids: bool = False) -> Any:
         """Item vectors for `item_features` (default: the whole catalog).
 
-        In training, `id_dropout` of the rows get the OOV id, as never-clicked items have,
-        so the metadata path learns to carry an item without its id (cold start).
+        With `drop_ids` (training's candidates), `id_dropout` of the rows get the OOV id, as
+        never-clicked items have, so the metadata path learns to carry an item without its
+        id, and the OOV vector is trained as a target, not only pushed down as a negative.
         """
         item_features = dict(self._catalog if item_features is None else item_features)
         rate = self.model_config.id_dropout
-        if training and rate > 0 and features.ITEM_ID_INDEX in item_features:
+        if drop_ids and rate > 0 and features.ITEM_ID_INDEX in item_features:
             ids = item_features[features.ITEM_ID_INDEX]
             dropped = keras.random.uniform(ops.shape(ids), seed=self.seed_generator) < rate
             oov = self.vocab_sizes[features.ITEM_ID_INDEX] - 1
             item_features[features.ITEM_ID_INDEX] = ops.where(dropped, ops.full_like(ids, oov), ids)
         return self.item_encoder(item_features)
+
+    def _encode_rows(self, rows: Any) -> Any:
+        """Vectors of catalog `rows` (any shape), encoding whichever is smaller: the rows, or the catalog.
+
+        A batch of long sessions can hold more rows than a small catalog (Beauty: 512 x 64
+        prefix rows against 12,101 items), and encoding titles is the costly part.
+        """
+        return ops.cond(
+            ops.size(rows) < self.catalog_size,
+            lambda: self.encode_items(self._catalog_rows(rows)),
+            lambda: ops.take(self.encode_items(), rows, axis=0),
+        )
 
     def encode_session(self, prefix_vectors: Any, mask: Any, training: bool = False) -> tuple[Any, list[Any]]:
         """Prefix item vectors `[batch, length, width]` -> session vector and category logits."""
@@ -153,14 +166,18 @@ class SessionRecommender(keras.Model):
         # Training scores candidates in `compute_loss` (the whole catalog, or shared sampled
         # negatives), fused with the loss; catalog-wide logits are for evaluation, and for
         # training only when the rank metrics are tracked per step.
+        # Id dropout is for the candidates only: a session's own items keep their ids. Dropping
+        # them too cost 1.7 points of validation HIT@20 on Diginetica, candidates only 0.6.
         encode_catalog = not (training and self.samples_negatives)
-        catalog_vectors = self.encode_items(training=training) if encode_catalog else None
+        catalog_vectors = self.encode_items() if encode_catalog else None
         if encode_catalog:
             prefix_vectors = ops.take(catalog_vectors, safe_rows, axis=0)
         else:
-            prefix_vectors = self.encode_items(self._catalog_rows(safe_rows), training=training)
+            prefix_vectors = self._encode_rows(safe_rows)
         session, category_logits = self.encode_session(prefix_vectors, mask, training=training)
         outputs = {features.SESSION_VECTOR: session}
+        if encode_catalog and training and config.id_dropout:
+            catalog_vectors = self.encode_items(drop_ids=True)
         if not training or (config.train_rank_metrics and encode_catalog):
             outputs[features.ITEM_LOGITS] = self.score(session, catalog_vectors)
         elif catalog_vectors is not None:
@@ -194,7 +211,7 @@ class SessionRecommender(keras.Model):
         negatives = keras.random.randint((config.num_sampled,), 0, self.catalog_size, seed=self.seed_generator,
                                          dtype="int32")  # fmt: skip
         candidates = ops.concatenate([target, negatives])
-        vectors = self._candidate_vectors(self.encode_items(self._catalog_rows(candidates), training=True))
+        vectors = self._candidate_vectors(self.encode_items(self._catalog_rows(candidates), drop_ids=True))
         batch = ops.shape(target)[0]
         session = self.scoring_session(session)
         target_vectors = ops.transpose(vectors[:, :batch])
@@ -203,17 +220,27 @@ class SessionRecommender(keras.Model):
         log_q = float(np.log(config.num_sampled)) - ops.log(ops.cast(self.catalog_size, "float32"))
         accidental = ops.expand_dims(target, 1) == ops.expand_dims(negatives, 0)
         negative = ops.where(accidental, ops.full_like(negative, -1e9), negative - log_q)
-        return self._cross_entropy(ops.concatenate([positive, negative], axis=1), ops.zeros((batch,), "int32"))
+        logits = ops.concatenate([positive, negative], axis=1)
+        valid = ops.concatenate([ops.ones_like(positive, "bool"), ops.logical_not(accidental)], axis=1)
+        return self._cross_entropy(logits, ops.zeros((batch,), "int32"), valid)
 
-    def _cross_entropy(self, logits: Any, target: Any) -> Any:
-        """Sparse softmax cross-entropy per example, with `label_smoothing` spread over the logits' columns."""
+    def _cross_entropy(self, logits: Any, target: Any, valid: Optional[Any] = None) -> Any:
+        """Sparse softmax cross-entropy per example, with `label_smoothing` spread over the `valid` columns.
+
+        `valid` (bool, like `logits`; default all) leaves out masked columns, whose -1e9
+        logits would otherwise dominate the smoothing term's mean.
+        """
         loss = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
         smoothing = self.model_config.label_smoothing
         if smoothing:
             # (1 - e) * CE(target) + e * mean over columns of -log p: the second term is
             # logsumexp - mean(logits), so no one-hot matrix is built.
-            spread = ops.logsumexp(logits, axis=-1) - ops.mean(logits, axis=-1)
-            loss = (1.0 - smoothing) * loss + smoothing * spread
+            if valid is None:
+                mean = ops.mean(logits, axis=-1)
+            else:
+                weight = ops.cast(valid, logits.dtype)
+                mean = ops.sum(logits * weight, axis=-1) / ops.sum(weight, axis=-1)
+            loss = (1.0 - smoothing) * loss + smoothing * (ops.logsumexp(logits, axis=-1) - mean)
         return loss
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):

@@ -109,11 +109,16 @@ def test_a_hybrid_trained_with_id_dropout_ranks_an_item_added_after_training(ing
     assert np.median(with_dropout) < 20 and np.median(without) > 5 * np.median(with_dropout)
 
 
-def test_sampled_softmax_estimates_the_full_softmax(ingested, ingested_catalog):
-    """The log-Q corrected sampled loss is close to the full one; a catalog no larger than the sample gets the full one."""
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_sampled_softmax_estimates_the_full_softmax(ingested, ingested_catalog, label_smoothing):
+    """The log-Q corrected sampled loss is close to the full one; a catalog no larger than the sample gets the full one.
+
+    With label smoothing, masked accidental hits stay out of the smoothing term's mean.
+    """
     catalog = ingested_catalog.catalog
     keras.utils.set_random_seed(0)
-    config = ModelConfig.preset("M2TRec_hybrid", **SMALL, softmax="sampled", num_sampled=2000)
+    config = ModelConfig.preset("M2TRec_hybrid", **SMALL, softmax="sampled", num_sampled=2000,
+                                label_smoothing=label_smoothing)  # fmt: skip
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
     assert model.samples_negatives and len(catalog.item_ids) > 2000
     inputs, labels = next(iter(session_dataset(ingested.split_files["train"], catalog.item_ids, 50, 256, shuffle=False)))
@@ -126,6 +131,17 @@ def test_sampled_softmax_estimates_the_full_softmax(ingested, ingested_catalog):
     small = build_model(dataclasses.replace(config, num_sampled=len(catalog.item_ids)), catalog.vocab_sizes,
                         catalog.category_levels, catalog.features)  # fmt: skip
     assert not small.samples_negatives
+
+
+def test_prefix_rows_encode_alike_from_the_rows_or_from_the_catalog(ingested_catalog):
+    """Training encodes a batch's rows, or the whole catalog when that is fewer rows: the same vectors."""
+    catalog = ingested_catalog.catalog
+    model = build_model(ModelConfig.preset("M2TRec_hybrid", **SMALL), catalog.vocab_sizes, catalog.category_levels,
+                        catalog.features)  # fmt: skip
+    everything = ops.convert_to_numpy(model.encode_items())
+    for count in (7, 3 * len(catalog.item_ids)):  # fewer rows than the catalog, then more
+        rows = np.random.default_rng(0).integers(0, len(catalog.item_ids), (count, 1)).astype("int32")
+        np.testing.assert_allclose(ops.convert_to_numpy(model._encode_rows(rows)), everything[rows], atol=1e-5)
 
 
 def test_a_mixed_precision_model_is_exported_from_a_float32_twin(ingested_catalog, monkeypatch):
@@ -165,3 +181,10 @@ def test_warmup_raises_the_learning_rate_linearly_then_leaves_it():
 def test_training_knobs_are_validated(field, value, message):
     with pytest.raises(ValueError, match=message):
         ModelConfig(**{field: value})
+
+
+def test_id_dropout_needs_ids_and_metadata():
+    for variant in ("TRec_id", "M2TRec"):  # ids only: nothing carries a dropped id; metadata only: no ids
+        with pytest.raises(ValueError, match="id_dropout needs item ids and metadata"):
+            ModelConfig.preset(variant, id_dropout=0.1)
+    assert ModelConfig.preset("M2TRec_hybrid", id_dropout=0.1).id_dropout == 0.1
