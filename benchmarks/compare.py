@@ -161,7 +161,17 @@ def markdown_table(result: dict[str, Any]) -> str:
         lines += ["", f"Test examples: all {counts['all']['examples']:,}, tail {counts['tail']['examples']:,}, "
                       f"{cold} {counts['cold']['examples']:,}. P@K = HIT@K; metrics in percent."]  # fmt: skip
     lines += [f"- {r['row']}: {r['note']}" for r in rows if r.get("note")]
+    current = result.get("budget")
+    lines += [f"- {r['row']}: an earlier run ({_budget_text(r['budget'])}, with the settings of its time), not "
+              f"re-run at today's budget ({_budget_text(current)}) yet." for r in rows
+              if r.get("epochs_run") and current and r.get("budget") != current]  # fmt: skip
     return "\n".join(lines)
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    if budget.get("train_examples"):
+        return f"{budget['train_examples']:,} training examples over {budget['epochs']} validations"
+    return f"{budget['epochs']} full epochs"
 
 
 def write_outputs(result: dict[str, Any], results_dir: str) -> None:
@@ -227,6 +237,7 @@ def main(argv: list[str]) -> None:
         with open(row_output) as f:
             entry = {**json.load(f), "command": shlex.join(["python", *command[1:-2]]), "budget": dataclasses.asdict(budget)}
         result = _load(path, args.dataset)
+        result["budget"] = dataclasses.asdict(budget)
         result["rows"] = [r for r in result["rows"] if r["row"] != row] + [entry]
         write_outputs(result, args.results_dir)
 

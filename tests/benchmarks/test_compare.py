@@ -82,3 +82,8 @@ def test_budget_table_and_child_command_line():
     assert lines[2].startswith("| Pop | baseline | 50.00 | 25.00 | 30.00 | 40.00 | 20.00 |")
     assert "| TRec_title | model | n/a: no titles in this data set |" in lines[3]
     assert len({line.count("|") for line in lines[:4]}) == 1
+    # A neural row from an earlier budget says so under the table.
+    old = {**row, "row": "SASRec", "epochs_run": 2, "budget": {"train_examples": 300000, "epochs": 2}}
+    table = markdown_table({"dataset": "diginetica", "budget": {"epochs": 3}, "rows": [row, old]})
+    assert table.endswith("- SASRec: an earlier run (300,000 training examples over 2 validations, with the settings "
+                          "of its time), not re-run at today's budget (3 full epochs) yet.")  # fmt: skip
