@@ -47,6 +47,7 @@ TRIALS: dict[str, dict[str, Any]] = {
     "item_dropout_0.2": {"item_dropout": 0.2},
     "label_smoothing_0.1": {"label_smoothing": 0.1},
     "id_dropout_0.1": {"id_dropout": 0.1},
+    "temperature_0.06": {"temperature": 0.06},
     "width_128": {"item_dim": 128, "id_dim": 128, "ff_dim": 256},
 }  # fmt: skip
 
