@@ -85,8 +85,12 @@ def changes(dataset: str, config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in ("epochs",) and default.get(k) != v}
 
 
+def _number(value: Any) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
 def markdown(dataset: str, rows: list[dict[str, Any]], budget: dict[str, int]) -> str:
-    cold = "held-out" if bench.DATASETS[dataset].hold_out_items else "cold"
+    cold = bench.cold_slice_name(dataset)
     lines = [
         f"# Ablation, {dataset} ({VARIANT})",
         "",
@@ -105,7 +109,7 @@ def markdown(dataset: str, rows: list[dict[str, Any]], budget: dict[str, int]) -
     for row in rows:
         lines.append(
             f"| {row['trial']} | `{json.dumps(changes(dataset, row['config']))}` | {row['val_hit@20']:.2f} | {row['val_mrr@20']:.2f} "
-            f"| {row['test_p@20']:.2f} | {row['test_mrr@20']:.2f} | {row.get('test_cold_p@20', '–')} "
+            f"| {row['test_p@20']:.2f} | {row['test_mrr@20']:.2f} | {_number(row.get('test_cold_p@20'))} "
             f"| {row['train_examples_per_s']:,} | {row['wall_s']:,} |"
         )
     return "\n".join(lines) + "\n"

@@ -136,7 +136,7 @@ def markdown_table(result: dict[str, Any]) -> str:
     """All rows as one markdown table, in ROWS order (percent; tail and cold/held-out at @20)."""
     order = {name: i for i, name in enumerate(ROWS)}
     rows = sorted(result["rows"], key=lambda r: order.get(r["row"], len(order)))
-    cold = "held-out" if bench.DATASETS[result["dataset"]].hold_out_items else "cold"
+    cold = bench.cold_slice_name(result["dataset"])
     counts = next((r["metrics"] for r in rows if r["metrics"]), {})
     lines = [
         f"| row | kind | P@20 | MRR@20 | NDCG@20 | P@10 | MRR@10 | tail P@20 | tail MRR@20 | {cold} P@20 | "

@@ -81,6 +81,11 @@ DATASETS = {
 }
 
 
+def cold_slice_name(name: str) -> str:
+    """What a table calls the `cold` slice: "held-out" where items were held out of training."""
+    return "held-out" if DATASETS[name].hold_out_items else "cold"
+
+
 def _held_out(item_id: str) -> bool:
     return int(hashlib.md5(item_id.encode()).hexdigest()[:8], 16) / 2**32 < HELD_OUT_SHARE
 
