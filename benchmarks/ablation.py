@@ -74,6 +74,7 @@ def run_trial(dataset: str, name: str, train_examples: int, epochs: int, eval_ex
         "test_mrr@20": round(100 * test["mrr@20"], 2),
         "test_cold_p@20": round(100 * result["metrics"]["cold"].get("hit@20", 0.0), 2),
         "train_examples_per_s": result["train_examples_per_s"],
+        "precision": result["precision"],
         "wall_s": round(time.time() - start),
         "config": result["config"],
     }
@@ -98,17 +99,19 @@ def markdown(dataset: str, rows: list[dict[str, Any]], budget: dict[str, int]) -
         f"first {budget['eval_examples']:,} examples of the eval split (carved from training; early stopping "
         "keeps the best); then the whole test split. Choices are made on validation only.",
         "",
-        "Changes are against the defaults (`ModelConfig`'s, as `M2TRec_hybrid` on this data set). Train ex/s "
+        "Changes are against the defaults (`ModelConfig`'s, as `M2TRec_hybrid` on this data set); precision is "
+        "what it trained in (`auto` resolves per machine; test is always ranked in float32). Train ex/s "
         "includes validation and was measured with other work on the machine at times: "
         "benchmarks/results/train_throughput.json has the clean speed figures.",
         "",
-        f"| trial | changes | val HIT@20 | val MRR@20 | test P@20 | test MRR@20 | test {cold} P@20 | train ex/s "
-        "| wall s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| trial | changes | precision | val HIT@20 | val MRR@20 | test P@20 | test MRR@20 | test {cold} P@20 "
+        "| train ex/s | wall s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['trial']} | `{json.dumps(changes(dataset, row['config']))}` | {row['val_hit@20']:.2f} | {row['val_mrr@20']:.2f} "
+            f"| {row['trial']} | `{json.dumps(changes(dataset, row['config']))}` | {row['precision']} "
+            f"| {row['val_hit@20']:.2f} | {row['val_mrr@20']:.2f} "
             f"| {row['test_p@20']:.2f} | {row['test_mrr@20']:.2f} | {_number(row.get('test_cold_p@20'))} "
             f"| {row['train_examples_per_s']:,} | {row['wall_s']:,} |"
         )

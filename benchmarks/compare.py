@@ -110,7 +110,7 @@ def _neural_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[s
     result = bench.fit_and_evaluate(dataset, config, work_dir, budget.train_steps(config.batch_size), eval_steps)
     return {"row": row, "family": "baseline" if row in BASELINES else "model", "metrics": result["metrics"],
             **{key: result[key] for key in ("train_wall_s", "train_examples_per_s", "parameters", "epochs_run",
-                                             "examples_seen", "best_val_hit@20")},
+                                             "examples_seen", "best_val_hit@20", "precision")},
             "peak_rss_mb": round(peak_rss_mb()), "hyperparameters": result["config"],
             "eval_wall_s": result["eval_wall_s"]}  # fmt: skip
 

@@ -184,7 +184,7 @@ def fit_and_evaluate(name: str, config: ModelConfig, work_dir: str, train_steps:
     `train_steps` caps the run at that many batches, spread over `config.epochs` (a fixed
     budget of training examples); without it each epoch is one pass over the training set.
     """
-    from model.trainer import train
+    from model.trainer import float32_twin, train
 
     prepared, catalog = load(name, work_dir)
     start = time.time()
@@ -194,8 +194,11 @@ def fit_and_evaluate(name: str, config: ModelConfig, work_dir: str, train_steps:
     train_s = time.time() - start
     epochs = history["epochs_run"][0]
     per_epoch = (train_steps // config.epochs) * config.batch_size if train_steps else train_examples(work_dir)
+    precision = model.dtype_policy.name
     start = time.time()
-    metrics = evaluate(model, catalog, prepared["splits"][contract.TEST], config.max_prefix_length)
+    # The test split is ranked by the float32 model that the Trainer exports.
+    metrics = evaluate(float32_twin(model, catalog), catalog, prepared["splits"][contract.TEST],
+                       config.max_prefix_length)  # fmt: skip
     return {
         "metrics": metrics,
         "train_examples": train_examples(work_dir),
@@ -209,6 +212,7 @@ def fit_and_evaluate(name: str, config: ModelConfig, work_dir: str, train_steps:
         "eval_wall_s": round(time.time() - start),
         "parameters": int(model.count_params()),
         "peak_rss_mb": round(peak_rss_mb()),
+        "precision": precision,  # what config.precision resolved to on this machine
         "config": dataclasses.asdict(config),
     }
 

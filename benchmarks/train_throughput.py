@@ -12,7 +12,9 @@ a set of ModelConfig overrides:
 - intermediate paths switch one lever on at a time, in the order the profile ranks them:
   no per-step rank metrics; the CORE readout, whose last block computes one query row;
   bfloat16; a 4x larger batch; 8,192 sampled negatives instead of the full softmax;
-- `default`: what ModelConfig's preset gives today, with no override but the width.
+- `default`: what ModelConfig's preset gives today, with no override but the width; its
+  precision `auto` resolves as the Trainer resolves it (mixed bfloat16 on a CPU with
+  AVX512-BF16 or AMX, float32 elsewhere), and `default_float32` is the same path in float32.
 
 Timing excludes input preparation: batches of real training prefixes are read once and
 fed from memory (the tf.data pipeline's own rate is reported beside, to show that it keeps
@@ -63,6 +65,8 @@ PATHS = {
     "bf16": {**CORE_LAST_QUERY, "precision": "mixed_bfloat16"},
     "full_batch_2048": {**CORE_LAST_QUERY, "batch_size": 2048},
     "sampled_8192": {**CORE_LAST_QUERY, "softmax": "sampled", "num_sampled": 8192},
+    # The default path in float32, to show what precision "auto" gains on this machine.
+    "default_float32": {"precision": "float32"},
     "default": {},  # core readout, 4,096 sampled negatives, batch 512, precision auto
 }
 SCORING_BATCH = 512
@@ -251,8 +255,10 @@ class PathRun:
 
 def build(path: str, width: int, catalog: Any, train_files: str, batches: int) -> PathRun:
     from model.model import build_model
+    from model.trainer import resolve_precision
 
     config = path_config(path, width)
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
     return PathRun(path, width, config, model, read_batches(train_files, catalog, config, batches))
 
@@ -302,6 +308,7 @@ def main(argv: list[str]) -> None:
                 "step_ms": round(statistics.median(run.step_ms), 1),
                 "step_ms_rounds": [round(ms, 1) for ms in run.step_ms],
                 "batch_size": run.config.batch_size,
+                "precision": run.config.precision,
                 "achieved_gflop_per_s": round(gflops, 1),
                 "fraction_of_fp32_gemm": round(gflops / gemm[width]["float32"], 3),
                 "overrides": PATHS[run.path],

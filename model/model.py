@@ -135,7 +135,13 @@ class SessionRecommender(keras.Model):
         return session, category_logits
 
     def score(self, session: Any, item_vectors: Any) -> Any:
-        """Session vectors `[batch, width]` x item vectors `[items, width]` -> logits `[batch, items]`."""
+        """Session vectors `[batch, width]` x item vectors `[items, width]` -> logits `[batch, items]`.
+
+        In float32 whatever the compute dtype: with bfloat16's 8-bit mantissa, logits near
+        10 are rounded to steps of 1/16, which ties hundreds of items and blurs the ranks
+        that validation selects on.
+        """
+        session, item_vectors = ops.cast(session, "float32"), ops.cast(item_vectors, "float32")
         return self.score_prepared(session, self.scoring_vectors(item_vectors))
 
     def scoring_vectors(self, item_vectors: Any) -> Any:

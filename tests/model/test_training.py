@@ -155,6 +155,12 @@ def test_a_mixed_precision_model_is_exported_from_a_float32_twin(ingested_catalo
         np.testing.assert_array_equal(mine, theirs)
     vectors = [ops.convert_to_numpy(ops.cast(m.encode_items(), "float32")) for m in (model, twin)]
     np.testing.assert_allclose(vectors[0], vectors[1], atol=0.05 * np.abs(vectors[1]).max())
+    # Its scores are float32 products of its vectors: bfloat16 logits would tie many items.
+    outputs = model({features.PREFIX_ROWS: np.array([[0, 1, 2]], "int32")})
+    session = ops.convert_to_numpy(ops.cast(outputs[features.SESSION_VECTOR], "float32"))
+    unit = [v / np.linalg.norm(v, axis=-1, keepdims=True) for v in (session, vectors[0])]
+    np.testing.assert_allclose(ops.convert_to_numpy(outputs[features.ITEM_LOGITS]),
+                               unit[0] @ unit[1].T / config.temperature, atol=1e-4)  # fmt: skip
     # `auto` picks bfloat16 only where the CPU has it natively.
     monkeypatch.setattr(trainer, "cpu_supports_bfloat16", lambda: True)
     assert trainer.resolve_precision("auto") == "mixed_bfloat16" and trainer.resolve_precision("float32") == "float32"
