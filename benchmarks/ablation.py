@@ -43,6 +43,7 @@ TRIALS: dict[str, dict[str, Any]] = {
     "core_sampled_8192": {**SHARED, **CORE_LAST_QUERY, "softmax": "sampled", "num_sampled": 8192},
     # knobs, one at a time from the defaults.
     "default": {},
+    "bfloat16": {"precision": "mixed_bfloat16"},
     "pooling_attention": {"pooling": "attention"},
     "item_dropout_0.2": {"item_dropout": 0.2},
     "label_smoothing_0.1": {"label_smoothing": 0.1},

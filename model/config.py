@@ -115,13 +115,17 @@ class ModelConfig:
     epochs: int = 10
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
+    # Polyak averaging: validation, early stopping, checkpoints and the export see an
+    # exponential moving average of the weights with this momentum (0.999 averages about
+    # the last 1,000 steps), not the last step's weights; 0: off.
+    weight_average: float = 0.0
     # The learning rate rises linearly over `warmup_steps`, and is multiplied by
     # `plateau_decay` after each epoch whose validation HIT@20 did not improve (1: never).
     warmup_steps: int = 0
     plateau_decay: float = 0.3
     early_stopping_patience: int = 2
-    # "auto": mixed bfloat16 on CPUs with AVX512-BF16 or AMX, mixed float16 on a GPU, float32
-    # elsewhere; or "float32", "mixed_bfloat16", "mixed_float16" (a Keras dtype policy).
+    # "auto": mixed float16 on a GPU, float32 on a CPU (model.trainer.resolve_precision says
+    # why not bfloat16); or "float32", "mixed_bfloat16", "mixed_float16" (a Keras dtype policy).
     precision: str = "auto"
     # HIT@20 / MRR@20 over the whole catalog at every training step (costs a catalog-wide
     # scoring and ranking per step); validation always reports them.
@@ -140,7 +144,7 @@ class ModelConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not 0.0 < self.plateau_decay <= 1.0:
             raise ValueError(f"plateau_decay must be in (0, 1], got {self.plateau_decay}")
-        for name in ("dropout", "item_dropout", "id_dropout", "label_smoothing"):
+        for name in ("dropout", "item_dropout", "id_dropout", "label_smoothing", "weight_average"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.session_encoder not in ("transformer", "gru"):

@@ -137,29 +137,31 @@ class SessionRecommender(keras.Model):
     def score(self, session: Any, item_vectors: Any) -> Any:
         """Session vectors `[batch, width]` x item vectors `[items, width]` -> logits `[batch, items]`.
 
-        In float32 whatever the compute dtype: with bfloat16's 8-bit mantissa, logits near
-        10 are rounded to steps of 1/16, which ties hundreds of items and blurs the ranks
-        that validation selects on.
+        Scoring is float32 whatever the compute dtype. With bfloat16's 8-bit mantissa, logits
+        near 10 round to steps of 1/16, which ties hundreds of items at evaluation; in
+        training, bfloat16 logits cost 1.6 points of validation HIT@20 on Diginetica at
+        equal examples (benchmarks/results/ablation_diginetica.md).
         """
-        session, item_vectors = ops.cast(session, "float32"), ops.cast(item_vectors, "float32")
         return self.score_prepared(session, self.scoring_vectors(item_vectors))
 
     def scoring_vectors(self, item_vectors: Any) -> Any:
-        """The item side of `score`, `[width, items]`: a server computes it once, not per request.
+        """The item side of `score`, float32 `[width, items]`: a server computes it once, not per request.
 
         Normalized (cosine scores), divided by the temperature and laid out for a plain
         matmul, which on CPU is twice as fast as one with a transposed operand.
         """
+        item_vectors = ops.cast(item_vectors, "float32")
         if self.model_config.cosine_scores:
             item_vectors = item_vectors / ops.maximum(ops.norm(item_vectors, axis=-1, keepdims=True), 1e-6)
         return ops.transpose(item_vectors / self.model_config.temperature)
 
     def score_prepared(self, session: Any, scoring_vectors: Any) -> Any:
         """`score` against `scoring_vectors(item_vectors)`."""
-        return ops.cast(ops.matmul(self.scoring_session(session), scoring_vectors), "float32")
+        return ops.matmul(self.scoring_session(session), scoring_vectors)
 
     def scoring_session(self, session: Any) -> Any:
-        """The session side of `score`: L2-normalized with cosine scores."""
+        """The session side of `score`, float32: L2-normalized with cosine scores."""
+        session = ops.cast(session, "float32")
         if self.model_config.cosine_scores:
             session = session / ops.maximum(ops.norm(session, axis=-1, keepdims=True), 1e-6)
         return session
@@ -196,7 +198,7 @@ class SessionRecommender(keras.Model):
 
     # --- Training -----------------------------------------------------------------------
     def _candidate_vectors(self, item_vectors: Any) -> Any:
-        """Candidates' scoring vectors in training, with `item_dropout` (CORE) applied first."""
+        """Candidates' scoring vectors in training (float32, as `score`'s), with `item_dropout` (CORE) applied first."""
         return self.scoring_vectors(self.item_dropout(item_vectors, training=True))
 
     def _full_item_loss(self, session: Any, target: Any, catalog_vectors: Any) -> Any:
@@ -221,8 +223,8 @@ class SessionRecommender(keras.Model):
         batch = ops.shape(target)[0]
         session = self.scoring_session(session)
         target_vectors = ops.transpose(vectors[:, :batch])
-        positive = ops.sum(ops.cast(session, "float32") * ops.cast(target_vectors, "float32"), axis=-1, keepdims=True)
-        negative = ops.cast(ops.matmul(session, vectors[:, batch:]), "float32")
+        positive = ops.sum(session * target_vectors, axis=-1, keepdims=True)
+        negative = ops.matmul(session, vectors[:, batch:])
         log_q = float(np.log(config.num_sampled)) - ops.log(ops.cast(self.catalog_size, "float32"))
         accidental = ops.expand_dims(target, 1) == ops.expand_dims(negatives, 0)
         negative = ops.where(accidental, ops.full_like(negative, -1e9), negative - log_q)
@@ -289,7 +291,7 @@ def build_model(config: ModelConfig, vocab_sizes: dict[str, int], category_level
     """A compiled model holding `catalog_features`; built, so its weights exist.
 
     Its layers compute in `config.precision` (a Keras dtype policy; `auto` means float32
-    here: model.trainer.resolve_precision picks the machine's fastest before building).
+    here: model.trainer.resolve_precision picks the machine's before building).
     Weights stay float32. `jit_compile` (XLA) pays off on a GPU; on CPU the default
     eager-graph mode is used.
     """
@@ -303,7 +305,9 @@ def build_model(config: ModelConfig, vocab_sizes: dict[str, int], category_level
     finally:
         keras.config.set_dtype_policy(previous)
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay),
+        optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+                                         use_ema=config.weight_average > 0,
+                                         ema_momentum=config.weight_average or 0.99),  # fmt: skip
         jit_compile=jit_compile,
     )
     return model

@@ -51,27 +51,19 @@ class TrainingSetup:
                    PreprocessingConfig.from_dict(custom_config.get("preprocessing")))  # fmt: skip
 
 
-def cpu_supports_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere it is emulated and slow."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(next((line for line in f if line.startswith("flags")), "").split())
-    except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
 def resolve_precision(precision: str) -> str:
-    """ModelConfig.precision -> a Keras dtype policy; `auto` picks what this machine runs fastest.
+    """ModelConfig.precision -> a Keras dtype policy; `auto`: mixed float16 on a GPU, float32 on a CPU.
 
-    A GPU gets mixed float16; a CPU with native bfloat16 gets mixed bfloat16; any other CPU
-    stays float32 (emulated bfloat16 there is slower than float32).
+    Mixed bfloat16 stays an option, not the CPU default: on a CPU with AVX512-BF16 its steps
+    were 1.12x (width 64) to 1.45x (width 128) faster, but at equal examples it lost 1.6
+    points of validation HIT@20 on Diginetica, and with validation counted it was slower
+    end to end (benchmarks/results/train_throughput.json, ablation_diginetica.md).
     """
     if precision != "auto":
         return precision
     if keras.backend.backend() == "tensorflow" and tf.config.list_physical_devices("GPU"):
         return "mixed_float16"
-    return "mixed_bfloat16" if cpu_supports_bfloat16() else "float32"
+    return "float32"
 
 
 def float32_twin(model: SessionRecommender, catalog: Catalog) -> SessionRecommender:
@@ -142,7 +134,10 @@ def train(
         train_data = train_data.repeat()
         steps_per_epoch = max(1, train_steps // config.epochs)
     monitor = f"val_hit@{TRACKED_K}"
-    callbacks = [
+    # With weight averaging, the averaged weights are swapped in before validation and at each
+    # epoch's end, so the callbacks after it watch, keep and save those.
+    callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.weight_average else []
+    callbacks += [
         keras.callbacks.EarlyStopping(monitor, mode="max", patience=config.early_stopping_patience,
                                       restore_best_weights=True),  # fmt: skip
         keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.weights.h5"), monitor=monitor,

@@ -56,12 +56,18 @@ def test_session_dataset_maps_ids_to_catalog_rows(ingested, ingested_catalog):
     assert (labels[features.TARGET_ROW].numpy() >= 0).all() and (rows[:, 0] >= 0).all()
 
 
-def test_train_keeps_the_best_epoch_and_writes_the_run(ingested, ingested_catalog, tmp_path):
+@pytest.mark.parametrize("weight_average", [0.0, 0.9])
+def test_train_keeps_the_best_epoch_and_writes_the_run(weight_average, ingested, ingested_catalog, tmp_path):
     catalog = ingested_catalog.catalog
-    config = ModelConfig.preset("M2TRec", **SMALL, epochs=2)
+    config = ModelConfig.preset("M2TRec", **SMALL, epochs=2, weight_average=weight_average)
     model, history = train(config, catalog, ingested.split_files["train"], ingested.split_files["eval"], str(tmp_path),
                            train_steps=60, verbose=0)  # fmt: skip
     assert len(history["val_hit@20"]) == 2 and 0 < max(history["val_hit@20"]) <= 1
+    # The weights kept are the ones validation scored (the averaged ones, with weight averaging).
+    eval_data = session_dataset(ingested.split_files["eval"], catalog.item_ids, config.max_prefix_length,
+                                config.batch_size, shuffle=False)  # fmt: skip
+    kept = model.evaluate(eval_data, verbose=0, return_dict=True)
+    assert kept["hit@20"] == pytest.approx(max(history["val_hit@20"]), abs=1e-6)
     with open(tmp_path / HISTORY_FILE) as f:
         assert json.load(f)["epochs_run"] == [2]
     assert os.path.exists(tmp_path / "checkpoints" / "best.weights.h5")
@@ -144,7 +150,7 @@ def test_prefix_rows_encode_alike_from_the_rows_or_from_the_catalog(ingested_cat
         np.testing.assert_allclose(ops.convert_to_numpy(model._encode_rows(rows)), everything[rows], atol=1e-5)
 
 
-def test_a_mixed_precision_model_is_exported_from_a_float32_twin(ingested_catalog, monkeypatch):
+def test_a_mixed_precision_model_is_exported_from_a_float32_twin(ingested_catalog):
     catalog = ingested_catalog.catalog
     config = ModelConfig.preset("M2TRec", **SMALL, precision="mixed_bfloat16")
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
@@ -161,11 +167,9 @@ def test_a_mixed_precision_model_is_exported_from_a_float32_twin(ingested_catalo
     unit = [v / np.linalg.norm(v, axis=-1, keepdims=True) for v in (session, vectors[0])]
     np.testing.assert_allclose(ops.convert_to_numpy(outputs[features.ITEM_LOGITS]),
                                unit[0] @ unit[1].T / config.temperature, atol=1e-4)  # fmt: skip
-    # `auto` picks bfloat16 only where the CPU has it natively.
-    monkeypatch.setattr(trainer, "cpu_supports_bfloat16", lambda: True)
-    assert trainer.resolve_precision("auto") == "mixed_bfloat16" and trainer.resolve_precision("float32") == "float32"
-    monkeypatch.setattr(trainer, "cpu_supports_bfloat16", lambda: False)
+    # `auto` trains a CPU in float32 (bfloat16 lost accuracy); a chosen precision is kept.
     assert trainer.resolve_precision("auto") == "float32"
+    assert trainer.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
 
 
 def test_warmup_raises_the_learning_rate_linearly_then_leaves_it():
