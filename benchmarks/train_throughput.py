@@ -175,7 +175,8 @@ def profile_step(model: Any, batch: tuple[dict, dict]) -> dict[str, float]:
         with tf.GradientTape() as tape:
             tape.watch(prefix)
             session, category_logits = model.encode_session(prefix, rows >= 0, training=True)
-            total = tf.reduce_sum(tf.cast(session, tf.float32)) + sum(tf.reduce_sum(tf.cast(c, tf.float32)) for c in category_logits)
+            logits = sum(tf.reduce_sum(tf.cast(c, tf.float32)) for c in category_logits)
+            total = tf.reduce_sum(tf.cast(session, tf.float32)) + logits
         return tape.gradient(total, [prefix, *session_weights])
 
     session = tf.random.normal([int(rows.shape[0]), config.item_dim])
@@ -221,7 +222,7 @@ def profile_step(model: Any, batch: tuple[dict, dict]) -> dict[str, float]:
         def sampled_loss():
             with tf.GradientTape() as tape:
                 tape.watch(session)
-                loss = tf.reduce_mean(model._sampled_item_loss(tf.cast(session, model.compute_dtype), target))
+                loss = tf.reduce_mean(model._sampled_item_loss(session, target))
             return tape.gradient(loss, [session, *model.item_encoder.trainable_weights])
 
         parts["sampled_scoring_and_loss"] = sampled_loss

@@ -137,10 +137,8 @@ class SessionRecommender(keras.Model):
     def score(self, session: Any, item_vectors: Any) -> Any:
         """Session vectors `[batch, width]` x item vectors `[items, width]` -> logits `[batch, items]`.
 
-        Scoring is float32 whatever the compute dtype. With bfloat16's 8-bit mantissa, logits
-        near 10 round to steps of 1/16, which ties hundreds of items at evaluation; in
-        training, bfloat16 logits cost 1.6 points of validation HIT@20 on Diginetica at
-        equal examples (benchmarks/results/ablation_diginetica.md).
+        Scoring is float32 whatever the compute dtype: with bfloat16's 8-bit mantissa, logits
+        near 10 round to steps of 1/16, which ties hundreds of items at evaluation.
         """
         return self.score_prepared(session, self.scoring_vectors(item_vectors))
 
