@@ -184,14 +184,21 @@ def fit_and_evaluate(name: str, config: ModelConfig, work_dir: str, train_steps:
     `train_steps` caps the run at that many batches, spread over `config.epochs` (a fixed
     budget of training examples); without it each epoch is one pass over the training set.
     """
-    from model.trainer import float32_twin, train
+    from model.trainer import REPEAT_BONUS_FILE, float32_twin, train
 
     prepared, catalog = load(name, work_dir)
     start = time.time()
+    run_dir = os.path.join(work_dir, "runs", config.variant)
     model, history = train(config, catalog, prepared["splits"][contract.TRAIN], prepared["splits"][contract.EVAL],
-                           os.path.join(work_dir, "runs", config.variant), train_steps=train_steps,
-                           eval_steps=eval_steps)  # fmt: skip
+                           run_dir, train_steps=train_steps, eval_steps=eval_steps)  # fmt: skip
     train_s = time.time() - start
+    best = int(np.argmax(history["val_hit@20"]))
+    validation = {"hit": round(100 * history["val_hit@20"][best], 2), "mrr": round(100 * history["val_mrr@20"][best], 2)}
+    repeat_bonus: dict[str, Any] = {"chosen": config.repeat_bonus}
+    if config.repeat_bonus is None:  # chosen after training: validation is the chosen value's
+        with open(os.path.join(run_dir, REPEAT_BONUS_FILE)) as f:
+            repeat_bonus = json.load(f)
+        validation = repeat_bonus["eval"][str(repeat_bonus["chosen"])]
     epochs = history["epochs_run"][0]
     per_epoch = (train_steps // config.epochs) * config.batch_size if train_steps else train_examples(work_dir)
     precision = model.dtype_policy.name
@@ -204,9 +211,10 @@ def fit_and_evaluate(name: str, config: ModelConfig, work_dir: str, train_steps:
         "train_examples": train_examples(work_dir),
         "examples_seen": per_epoch * epochs,
         "epochs_run": epochs,
-        "best_val_hit@20": round(100 * max(history["val_hit@20"]), 2),
-        # MRR@20 of the epoch early stopping kept (the best HIT@20).
-        "best_val_mrr@20": round(100 * history["val_mrr@20"][int(np.argmax(history["val_hit@20"]))], 2),
+        # The epoch early stopping kept (the best HIT@20), with the repeat bonus the model exports.
+        "best_val_hit@20": validation["hit"],
+        "best_val_mrr@20": validation["mrr"],
+        "repeat_bonus": repeat_bonus,
         "train_examples_per_s": round(per_epoch * epochs / train_s),
         "train_wall_s": round(train_s),
         "eval_wall_s": round(time.time() - start),

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, Optional
 
 _ID_ONLY = dict(use_item_id=True, use_title=False, use_categories=False, use_brand=False, use_price=False)
 VARIANTS = {
@@ -46,9 +46,10 @@ VARIANTS = {
     # M2TRec plus an item-id embedding: where metadata is thin (Diginetica: category only).
     "M2TRec_hybrid": dict(use_item_id=True),
     "HierSRec": dict(use_item_id=True, hierarchical=True),
-    # Baselines, not members of the family: id-only, next item only, another session encoder.
-    "GRU4Rec": dict(_ID_ONLY, category_loss_weight=0.0, session_encoder="gru", pooling="last"),
-    "SASRec": dict(_ID_ONLY, category_loss_weight=0.0, causal=True, pooling="last"),
+    # Baselines, not members of the family: id-only, next item only, another session encoder,
+    # no repeat bonus (as published).
+    "GRU4Rec": dict(_ID_ONLY, category_loss_weight=0.0, session_encoder="gru", pooling="last", repeat_bonus=0.0),
+    "SASRec": dict(_ID_ONLY, category_loss_weight=0.0, causal=True, pooling="last", repeat_bonus=0.0),
 }  # fmt: skip
 BASELINES = ("GRU4Rec", "SASRec")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -103,6 +104,9 @@ class ModelConfig:
     # first (NISER), which keeps popular items' large vectors from dominating.
     cosine_scores: bool = True
     temperature: float = 0.08
+    # Items of the session's own prefix get this bonus on their logits (layers.RepeatBonus);
+    # None: chosen on validation after training (model.trainer.REPEAT_BONUS_GRID); 0: none.
+    repeat_bonus: Optional[float] = None
     # Regularization: dropout on the candidates' item vectors in training (CORE); share of
     # catalog rows that train with the OOV id, so the hybrid's metadata path carries unseen
     # items; label smoothing of the item loss.
@@ -162,6 +166,8 @@ class ModelConfig:
             raise ValueError("item_dim must be divisible by num_heads")
         if self.temperature <= 0:
             raise ValueError("temperature must be > 0")
+        if self.repeat_bonus is not None and self.repeat_bonus < 0:
+            raise ValueError(f"repeat_bonus must be >= 0 (0: none; None: chosen on validation), got {self.repeat_bonus}")
         if self.hierarchical and self.category_loss_weight <= 0:
             raise ValueError("hierarchical (HierSRec) needs the category heads: category_loss_weight > 0")
 

@@ -169,9 +169,11 @@ class RecommenderModule(tf.Module):
         return self._model.value
 
     # --- Shared ---------------------------------------------------------------------------
-    def _recommend(self, prefix_vectors: tf.Tensor, mask: tf.Tensor, unknown: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _recommend(self, prefix_vectors: tf.Tensor, mask: tf.Tensor, rows: tf.Tensor,
+                   unknown: tf.Tensor) -> dict[str, tf.Tensor]:  # fmt: skip
+        """Outputs for sessions of `prefix_vectors`; `rows`: their catalog rows (< 0: padding, or not in the catalog)."""
         session, category_logits = self.model.encode_session(prefix_vectors, mask, training=False)
-        scores = self.model.score_prepared(session, self.scoring_vectors)
+        scores = self.model.add_repeat_bonus(self.model.score_prepared(session, self.scoring_vectors), rows)
         if self.config.candidate_categories and category_logits:
             # HierSRec's candidate set: only items in the top-N predicted leaf categories.
             leaf = tf.math.top_k(category_logits[-1], k=self.config.candidate_categories).indices
@@ -202,7 +204,7 @@ class RecommenderModule(tf.Module):
         mask = rows != PADDING
         with tf.control_dependencies([self._require_items(mask)]):
             prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
-        return self._recommend(prefix_vectors, mask, unknown)
+        return self._recommend(prefix_vectors, mask, rows, unknown)
 
     @tf.function(
         input_signature=[
@@ -232,7 +234,9 @@ class RecommenderModule(tf.Module):
         mask = tf.range(keep)[None, :] < tf.minimum(lengths, keep)
         with tf.control_dependencies([self._require_items(mask)]):
             prefix_vectors = tf.gather(vectors, gather_at, batch_dims=1)
-        return self._recommend(prefix_vectors, mask, tf.zeros([shape[0]], tf.int32))
+        # Items given by id that the catalog holds get the repeat bonus, as in serving_default.
+        rows = tf.where(mask, tf.gather(self.table.lookup(item_ids), gather_at, batch_dims=1), PADDING)
+        return self._recommend(prefix_vectors, mask, rows, tf.zeros([shape[0]], tf.int32))
 
     def _raw_items(self, item_ids, titles, category_paths, brands, prices) -> dict[str, Any]:
         """Flat `[n]` metadata -> raw catalog features as the Transform graph takes them (VarLen)."""

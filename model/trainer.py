@@ -4,8 +4,9 @@ custom_config (set by the pipeline): `model` (ModelConfig fields, with `variant`
 `preprocessing` (PreprocessingConfig fields), `warm_start` and `catalog_files` (added by
 SessionTrainer). Training reads raw session examples (item ids); the catalog goes through
 the Transform graph once and is held by the model. Early stopping watches eval HIT@20 and
-restores the best weights; checkpoints, TensorBoard logs and the history land in the
-ModelRun artifact. With `warm_start`, training begins from the base model's weights (the
+restores the best weights; then, unless the config fixes it, the repeat bonus is chosen
+on the eval split (`repeat_bonus.json`). Checkpoints, TensorBoard logs and the history land
+in the ModelRun artifact. With `warm_start`, training begins from the base model's weights (the
 last blessed model, `fn_args.base_model`), remapped to today's vocabularies; what carried
 over is logged and written to `warm_start.json` in the ModelRun artifact. Every model
 writes its weights for the next one to start from (model/warm_start.py).
@@ -36,6 +37,7 @@ from serving.warmup import write_warmup_requests
 
 HISTORY_FILE = "history.json"
 WARM_START_FILE = "warm_start.json"
+REPEAT_BONUS_FILE = "repeat_bonus.json"  # the bonus chosen after training, and each value's eval metrics
 WARMUP_REQUESTS = 10
 
 
@@ -117,6 +119,10 @@ def train(
 ) -> tuple[SessionRecommender, dict[str, list[float]]]:
     """Trains `config` on session examples; returns the best model (by eval HIT@20) and history.
 
+    With `config.repeat_bonus` None, the best model's repeat bonus is then chosen on the
+    same eval batches (SessionRecommender.choose_repeat_bonus), and `repeat_bonus.json` says
+    which, with each value's HIT@20 and MRR@20.
+
     With `base_model` (a Model artifact's URI) training starts from its weights, remapped by
     `vocabulary_rows` (warm_start.vocabularies of this catalog); `warm_start.json` says how.
     """
@@ -163,6 +169,13 @@ def train(
     record = {**history.history, "wall_s": [time.time() - start], "epochs_run": [len(history.epoch)]}
     with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
         json.dump(record, f, indent=2)
+    if config.repeat_bonus is None:
+        start = time.time()
+        by_value = model.choose_repeat_bonus(eval_data, eval_steps)
+        chosen = float(keras.ops.convert_to_numpy(model.repeat_bonus.bonus))
+        logging.info("Repeat bonus %s chosen on the eval split in %.0f s: %s", chosen, time.time() - start, by_value)
+        with tf.io.gfile.GFile(os.path.join(run_dir, REPEAT_BONUS_FILE), "w") as f:
+            json.dump({"chosen": chosen, "eval": by_value}, f, indent=2)
     return model, record
 
 

@@ -189,9 +189,9 @@ def pad(sessions: list[list[str]]) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def exported(ingested, ingested_catalog, tmp_path_factory) -> Exported:
-    """A small M2TRec trained for a few steps and exported as version 1 (shared by model and serving tests)."""
+    """A small M2TRec with a repeat bonus, trained for a few steps and exported as version 1 (shared by model and serving tests)."""
     catalog = ingested_catalog.catalog
-    config = ModelConfig.preset("M2TRec", **SMALL, epochs=1, top_k=20)
+    config = ModelConfig.preset("M2TRec", **SMALL, epochs=1, top_k=20, repeat_bonus=1.0)
     run_dir = tmp_path_factory.mktemp("run")
     model, _ = train(config, catalog, ingested.split_files["train"], ingested.split_files["eval"], str(run_dir),
                      train_steps=60, verbose=0)  # fmt: skip

@@ -49,6 +49,27 @@ def test_reloaded_in_a_fresh_process_gives_the_keras_top_k(exported):
     np.testing.assert_allclose(served["scores"], scores, rtol=1e-4, atol=1e-4)
 
 
+def test_the_sessions_own_items_get_the_repeat_bonus_in_both_recommending_signatures(exported, ingested):
+    """Served scores are the session-item score, plus the repeat bonus where the item is one of the session's own."""
+    model, catalog, sessions = exported.model, exported.catalog, exported.sessions
+    rows, _ = prefix_rows(tf.ragged.constant(sessions), item_table(catalog.item_ids), model.model_config.max_prefix_length)
+    session = model({features.PREFIX_ROWS: rows.numpy()})[features.SESSION_VECTOR]
+    plain = ops.convert_to_numpy(model.score(session, model.encode_items()))
+    bonus = float(ops.convert_to_numpy(model.repeat_bonus.bonus))
+    assert bonus == model.model_config.repeat_bonus > 0
+    column = {item: j for j, item in enumerate(catalog.item_ids)}
+    loaded = tf.saved_model.load(exported.export_dir)
+    by_metadata = loaded.signatures[export.FROM_METADATA](**{k: tf.constant(v) for k, v in _metadata(ingested, sessions).items()})
+    own_items_served = 0
+    for out in (_serve(loaded, sessions), by_metadata):
+        for i, (ids, scores) in enumerate(zip(out[export.TOP_K_IDS].numpy().astype(str), out[export.TOP_K_SCORES].numpy())):
+            own = np.array([item in sessions[i][-model.model_config.max_prefix_length :] for item in ids])
+            expected = plain[i, [column[item] for item in ids]] + bonus * own
+            np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+            own_items_served += own.sum()
+    assert own_items_served > 0
+
+
 def _serve(module_or_dir, sessions):
     loaded = tf.saved_model.load(module_or_dir) if isinstance(module_or_dir, str) else module_or_dir
     return loaded.signatures["serving_default"](item_ids=tf.constant(_pad(sessions).astype(bytes)))

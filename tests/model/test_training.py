@@ -15,7 +15,8 @@ from model import features, trainer
 from model.config import VARIANTS, ModelConfig
 from model.inputs import session_dataset
 from model.model import build_model
-from model.trainer import HISTORY_FILE, train
+from model.model import REPEAT_BONUS_GRID
+from model.trainer import HISTORY_FILE, REPEAT_BONUS_FILE, train
 from tests.conftest import SMALL
 
 
@@ -67,7 +68,14 @@ def test_train_keeps_the_best_epoch_and_writes_the_run(weight_average, ingested,
     eval_data = session_dataset(ingested.split_files["eval"], catalog.item_ids, config.max_prefix_length,
                                 config.batch_size, shuffle=False)  # fmt: skip
     kept = model.evaluate(eval_data, verbose=0, return_dict=True)
-    assert kept["hit@20"] == pytest.approx(max(history["val_hit@20"]), abs=1e-6)
+    # Then the repeat bonus with the best eval HIT@20 was chosen (0: the weights as validated), and the model holds it.
+    with open(tmp_path / REPEAT_BONUS_FILE) as f:
+        repeat_bonus = json.load(f)
+    by_value, chosen = repeat_bonus["eval"], repeat_bonus["chosen"]
+    assert chosen in REPEAT_BONUS_GRID and by_value[str(chosen)]["hit"] == max(v["hit"] for v in by_value.values())
+    assert by_value["0.0"]["hit"] == pytest.approx(100 * max(history["val_hit@20"]), abs=0.01)
+    assert 100 * kept["hit@20"] == pytest.approx(by_value[str(chosen)]["hit"], abs=0.01)
+    assert 100 * kept["mrr@20"] == pytest.approx(by_value[str(chosen)]["mrr"], abs=0.01)
     with open(tmp_path / HISTORY_FILE) as f:
         assert json.load(f)["epochs_run"] == [2]
     assert os.path.exists(tmp_path / "checkpoints" / "best.weights.h5")
@@ -186,7 +194,7 @@ def test_warmup_raises_the_learning_rate_linearly_then_leaves_it():
 @pytest.mark.parametrize("field, value, message", [
     ("precision", "bf16", "precision"), ("plateau_decay", 0.0, "plateau_decay"), ("plateau_decay", 1.5, "plateau_decay"),
     ("id_dropout", 1.0, "id_dropout"), ("item_dropout", -0.1, "item_dropout"), ("label_smoothing", 1.0, "label_smoothing"),
-    ("pooling", "max", "pooling"),
+    ("pooling", "max", "pooling"), ("repeat_bonus", -1.0, "repeat_bonus"),
 ])  # fmt: skip
 def test_training_knobs_are_validated(field, value, message):
     with pytest.raises(ValueError, match=message):

@@ -8,7 +8,10 @@ import pytest
 from keras import ops
 
 from model import features
-from model.layers import CategoryHeads, HierarchicalFusion, ItemEncoder, SessionEncoder, SessionPooling, TransformerBlock
+import tensorflow as tf
+
+from model.layers import (CategoryHeads, HierarchicalFusion, ItemEncoder, RepeatBonus, SessionEncoder, SessionPooling,
+                          TransformerBlock, session_items)  # fmt: skip
 
 
 def _mask(lengths: list[int], width: int) -> np.ndarray:
@@ -176,9 +179,25 @@ def test_heads_and_fusion():
     assert fused.shape == (2, 8)
 
 
+def test_repeat_bonus_raises_each_own_item_once_and_skips_padding():
+    rows = np.array([[3, 1, 3, -1], [-1, -1, -1, -1]], dtype="int32")  # a repeated click; an empty row
+    logits = np.arange(10, dtype="float32").reshape(2, 5)
+    expected = logits + 1.5 * np.array([[0, 1, 0, 1, 0], [0, 0, 0, 0, 0]], dtype="float32")
+    layer = RepeatBonus(1.5)
+    np.testing.assert_allclose(ops.convert_to_numpy(layer(logits, rows)), expected)
+    assert not layer.trainable_weights  # chosen on validation or set, never trained
+    # As the export traces it: batch, length and catalog size unknown.
+    traced = tf.function(lambda lo, r: layer(lo, r), input_signature=[tf.TensorSpec([None, None], tf.float32),
+                                                                       tf.TensorSpec([None, None], tf.int32)])  # fmt: skip
+    np.testing.assert_allclose(traced(logits, rows).numpy(), expected)
+    assert ops.convert_to_numpy(session_items(rows[:, :0], 5)).sum() == 0  # no items at all
+    with pytest.raises(ValueError, match="bonus"):
+        RepeatBonus(-1.0)
+
+
 def test_layers_round_trip_through_config():
     for layer in (SessionEncoder(width=8, num_heads=2, ff_dim=16), SessionEncoder(width=8, kind="gru"),
                   ItemEncoder(VOCAB, 2), CategoryHeads([3, 4]), HierarchicalFusion(8), SessionPooling("attention"),
-                  TransformerBlock(8, 2, 16, causal=True)):  # fmt: skip
+                  TransformerBlock(8, 2, 16, causal=True), RepeatBonus(2.0)):  # fmt: skip
         clone = layer.__class__.from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
