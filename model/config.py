@@ -105,7 +105,7 @@ class ModelConfig:
     cosine_scores: bool = True
     temperature: float = 0.08
     # Items of the session's own prefix get this bonus on their logits (layers.RepeatBonus);
-    # None: chosen on validation after training (model.trainer.REPEAT_BONUS_GRID); 0: none.
+    # None: chosen on validation after training (model.model.REPEAT_BONUS_GRID); 0: none.
     repeat_bonus: Optional[float] = None
     # Regularization: dropout on the candidates' item vectors in training (CORE); share of
     # catalog rows that train with the OOV id, so the hybrid's metadata path carries unseen

@@ -80,7 +80,7 @@ class RepeatBonus(keras.layers.Layer):
     items (validation HIT@20 of new targets 42.2 -> 40.3) and gained nothing overall, while
     the same model trained without it gains a point of HIT@20 from a bonus added afterwards
     (51.4 -> 52.5). So the bonus is a non-trainable weight: fixed by the config, or chosen
-    on validation after training (model.trainer.choose_repeat_bonus), and exported with the
+    on validation after training (SessionRecommender.choose_repeat_bonus), and exported with the
     model.
 
     Args:

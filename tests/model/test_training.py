@@ -206,3 +206,12 @@ def test_id_dropout_needs_ids_and_metadata():
         with pytest.raises(ValueError, match="id_dropout needs item ids and metadata"):
             ModelConfig.preset(variant, id_dropout=0.1)
     assert ModelConfig.preset("M2TRec_hybrid", id_dropout=0.1).id_dropout == 0.1
+
+
+def test_a_model_without_a_repeat_bonus_refuses_to_choose_one(ingested_catalog):
+    catalog = ingested_catalog.catalog
+    model = build_model(ModelConfig.preset("M2TRec", **SMALL, repeat_bonus=0.0), catalog.vocab_sizes,
+                        catalog.category_levels, catalog.features)  # fmt: skip
+    assert model.repeat_bonus is None
+    with pytest.raises(ValueError, match="no repeat bonus to choose"):
+        model.choose_repeat_bonus(None)
