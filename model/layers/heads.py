@@ -83,12 +83,15 @@ class RepeatBonus(keras.layers.Layer):
     on validation after training (SessionRecommender.choose_repeat_bonus), and exported with the
     model.
 
+    It computes in float32 whatever the dtype policy: the logits it adds to are float32
+    (`SessionRecommender.score`), and a mixed policy would cast them to bfloat16.
+
     Args:
         bonus: the starting value, in logits.
     """
 
     def __init__(self, bonus: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**{**kwargs, "dtype": "float32"})
         if bonus < 0:
             raise ValueError(f"bonus must be >= 0, got {bonus}")
         self.initial = float(bonus)

@@ -191,6 +191,14 @@ def test_repeat_bonus_raises_each_own_item_once_and_skips_padding():
                                                                        tf.TensorSpec([None, None], tf.int32)])  # fmt: skip
     np.testing.assert_allclose(traced(logits, rows).numpy(), expected)
     assert ops.convert_to_numpy(session_items(rows[:, :0], 5)).sum() == 0  # no items at all
+    # Under a mixed policy it still adds in float32, to the float32 logits the model scores.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = RepeatBonus(1.5)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    np.testing.assert_allclose(ops.convert_to_numpy(mixed(logits, rows)), expected)
     with pytest.raises(ValueError, match="bonus"):
         RepeatBonus(-1.0)
 
