@@ -110,7 +110,8 @@ def _neural_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[s
     result = bench.fit_and_evaluate(dataset, config, work_dir, budget.train_steps(config.batch_size), eval_steps)
     return {"row": row, "family": "baseline" if row in BASELINES else "model", "metrics": result["metrics"],
             **{key: result[key] for key in ("train_wall_s", "train_examples_per_s", "parameters", "epochs_run",
-                                             "examples_seen", "best_val_hit@20", "precision")},
+                                             "examples_seen", "best_val_hit@20", "best_val_mrr@20", "precision")},
+            "repeat_bonus": result["repeat_bonus"]["chosen"],
             "peak_rss_mb": round(peak_rss_mb()), "hyperparameters": result["config"],
             "eval_wall_s": result["eval_wall_s"]}  # fmt: skip
 
@@ -140,26 +141,29 @@ def markdown_table(result: dict[str, Any]) -> str:
     counts = next((r["metrics"] for r in rows if r["metrics"]), {})
     lines = [
         f"| row | kind | P@20 | MRR@20 | NDCG@20 | P@10 | MRR@10 | tail P@20 | tail MRR@20 | {cold} P@20 | "
-        f"{cold} MRR@20 | train min | train ex/s | epochs | parameters | peak MB |",
-        "|---|---|" + "---:|" * 14,
+        f"{cold} MRR@20 | train min | train ex/s | epochs | repeat bonus | parameters | peak MB |",
+        "|---|---|" + "---:|" * 15,
     ]
     for r in rows:
         if r.get("unavailable"):
-            lines.append(f"| {r['row']} | {r['family']} | {r['unavailable']} |" + " |" * 13)
+            lines.append(f"| {r['row']} | {r['family']} | {r['unavailable']} |" + " |" * 14)
             continue
         m = r["metrics"]
         rate = f"{r['train_examples_per_s']:,}" if r["train_examples_per_s"] else "–"
         params = f"{r['parameters']:,}" if r["parameters"] else "–"
+        bonus = f"{r['repeat_bonus']:g}" if r.get("repeat_bonus") is not None else "–"
         lines.append(
             f"| {r['row']} | {r['family']} | {_pct(m['all'], 'hit@20')} | {_pct(m['all'], 'mrr@20')} | "
             f"{_pct(m['all'], 'ndcg@20')} | {_pct(m['all'], 'hit@10')} | {_pct(m['all'], 'mrr@10')} | "
             f"{_pct(m['tail'], 'hit@20')} | {_pct(m['tail'], 'mrr@20')} | {_pct(m['cold'], 'hit@20')} | "
             f"{_pct(m['cold'], 'mrr@20')} | {r['train_wall_s'] / 60:.1f} | {rate} | {r['epochs_run'] or '–'} | "
-            f"{params} | {r['peak_rss_mb']:,} |"
+            f"{bonus} | {params} | {r['peak_rss_mb']:,} |"
         )
     if counts:
         lines += ["", f"Test examples: all {counts['all']['examples']:,}, tail {counts['tail']['examples']:,}, "
                       f"{cold} {counts['cold']['examples']:,}. P@K = HIT@K; metrics in percent."]  # fmt: skip
+    lines += ["Repeat bonus: the logit bonus of the session's own items the row scored with (chosen on validation, "
+              "or 0 where the preset has none); –: the row predates it, or has no model."]
     lines += [f"- {r['row']}: {r['note']}" for r in rows if r.get("note")]
     current = result.get("budget")
     lines += [f"- {r['row']}: an earlier run ({_budget_text(r['budget'])}, with the settings of its time), not "

@@ -3,8 +3,9 @@
 `result` is the content of `benchmarks/results/compare_<dataset>.json`: `dataset`, and
 `rows`, each with `row` (its name), `family` (`baseline` or `model`), `metrics` per slice
 (`all`, `tail`, `cold`: `examples` and `hit@K` / `mrr@K` / `ndcg@K` as fractions),
-`train_wall_s`, `train_examples_per_s`, `parameters`, `peak_rss_mb`, `epochs_run` and
-`hyperparameters` (any of the cost fields may be null). A row that cannot run on the data
+`train_wall_s`, `train_examples_per_s`, `parameters`, `peak_rss_mb`, `epochs_run`,
+`repeat_bonus` (the value the row scored with, chosen on validation or set) and
+`hyperparameters` (any of the cost fields may be null or absent). A row that cannot run on the data
 set carries `unavailable` (the reason) and no metrics: the table shows the reason and the
 charts leave it out. The page shows metrics as percentages (P@20 is HIT@20, as in the SR-GNN
 line of papers); baselines come first, then models, each in the order given.
@@ -69,7 +70,7 @@ def _slice_sizes(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 def _table(page: Page, rows: Sequence[Mapping[str, Any]], slices: Sequence[str]) -> None:
     header = ["row", "family"] + [f"{name} {s}" for _, name in METRICS for s in slices]
-    header += ["train wall", "train ex/s", "parameters", "peak RSS", "epochs"]
+    header += ["train wall", "train ex/s", "parameters", "peak RSS", "epochs", "repeat bonus"]
     cells = []
     for row in rows:
         if row.get("unavailable"):
@@ -81,6 +82,7 @@ def _table(page: Page, rows: Sequence[Mapping[str, Any]], slices: Sequence[str])
             count(row.get("parameters")),
             f"{count(row['peak_rss_mb'])} MB" if row.get("peak_rss_mb") is not None else MISSING,
             count(row.get("epochs_run")),
+            f"{row['repeat_bonus']:g}" if row.get("repeat_bonus") is not None else MISSING,
         ]
         cells.append([row["row"], row.get("family", "")]
                      + [percent(_metric(row, s, key)) for key, _ in METRICS for s in slices] + cost)  # fmt: skip

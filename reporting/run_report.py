@@ -116,6 +116,8 @@ class RunData:
     statistics: Optional[Mapping[str, SplitStatistics]] = None
     history: Optional[Mapping[str, Sequence[float]]] = None  # the Trainer's history.json
     tracked_metric: str = "val_hit@20"  # what early stopping watched: picks the best epoch
+    # The Trainer's repeat_bonus.json, where it chose the bonus: {"chosen": value, "eval": {value: {"hit", "mrr"}}}.
+    repeat_bonus: Optional[Mapping[str, Any]] = None
     evaluation: Optional[Evaluation] = None
     push: Optional[Push] = None  # None: the pipeline has no Pusher
     sessions: Sequence[ExampleSession] = ()
@@ -252,6 +254,20 @@ def _training_section(page: Page, run: RunData) -> None:
 
     rows = [[str(e + 1)] + [cell(k, e) for k in names] for e in range(epochs)]
     page.table(["epoch", *names], rows, row_classes=["highlight" if e == best else "" for e in range(epochs)])
+    _repeat_bonus_table(page, run.repeat_bonus)
+
+
+def _repeat_bonus_table(page: Page, repeat_bonus: Optional[Mapping[str, Any]]) -> None:
+    """The repeat bonus chosen after training, and each value's HIT@20 / MRR@20 on the eval split."""
+    if not repeat_bonus:
+        return
+    chosen, by_value = float(repeat_bonus["chosen"]), repeat_bonus["eval"]
+    values = sorted(by_value, key=float)
+    page.paragraph(f"Repeat bonus: {chosen:g} (added to the logits of the session's own items), chosen after "
+                   "training by HIT@20 on the eval split, then MRR@20.")  # fmt: skip
+    page.table(["repeat bonus", "HIT@20", "MRR@20"],
+               [[f"{float(v):g}", percent(by_value[v]["hit"] / 100), percent(by_value[v]["mrr"] / 100)] for v in values],
+               row_classes=["highlight" if float(v) == chosen else "" for v in values])  # fmt: skip
 
 
 def _evaluation_section(page: Page, evaluation: Evaluation) -> None:

@@ -69,7 +69,7 @@ def _sessions(input_dict: dict[str, list[types.Artifact]], split: str, count: in
 def build_run_data(input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> RunData:
     """Everything the page shows, read from whichever inputs the pipeline wired in."""
     from model.model import TRACKED_K
-    from model.trainer import HISTORY_FILE
+    from model.trainer import HISTORY_FILE, REPEAT_BONUS_FILE
 
     split = exec_properties.get(SPLIT_KEY) or "test"
     ingest, statistics, model, model_run = (
@@ -89,6 +89,8 @@ def build_run_data(input_dict: dict[str, list[types.Artifact]], exec_properties:
         statistics=load.read_statistics(statistics.uri, artifact_utils.decode_split_names(statistics.split_names))
         if statistics else None,
         history=load.read_json(os.path.join(model_run.uri, HISTORY_FILE)) if model_run else None,
+        repeat_bonus=load.read_json(os.path.join(model_run.uri, REPEAT_BONUS_FILE), missing_ok=True)
+        if model_run else None,
         tracked_metric=f"val_hit@{TRACKED_K}",
         evaluation=load.read_evaluation(evaluation.uri, load.is_blessed(blessing), split,
                                         path_utils.serving_model_path(baseline.uri) if baseline else "")

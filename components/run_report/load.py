@@ -21,9 +21,12 @@ from reporting.run_report import Evaluation, GateFailure, Push, SliceMetrics, Sp
 DIFF_SUFFIX = "_diff"
 
 
-def read_json(path: str) -> Any:
+def read_json(path: str, missing_ok: bool = False) -> Any:
+    """The JSON file at `path`; None where it is absent and `missing_ok` (a file only some runs write)."""
     import tensorflow as tf
 
+    if missing_ok and not tf.io.gfile.exists(path):
+        return None
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)
 

@@ -82,6 +82,10 @@ def test_budget_table_and_child_command_line():
     assert lines[2].startswith("| Pop | baseline | 50.00 | 25.00 | 30.00 | 40.00 | 20.00 |")
     assert "| TRec_title | model | n/a: no titles in this data set |" in lines[3]
     assert len({line.count("|") for line in lines[:4]}) == 1
+    # The repeat bonus a row scored with is a column: "–" where the row has none recorded.
+    assert lines[0].split(" | ")[13:15] == ["epochs", "repeat bonus"] and lines[2].split(" | ")[14] == "–"
+    with_bonus = markdown_table({"dataset": "diginetica", "rows": [{**row, "row": "TRec_id", "repeat_bonus": 3.0}]})
+    assert with_bonus.splitlines()[2].split(" | ")[14] == "3"
     # A neural row from an earlier budget says so under the table.
     old = {**row, "row": "SASRec", "epochs_run": 2, "budget": {"train_examples": 300000, "epochs": 2}}
     table = markdown_table({"dataset": "diginetica", "budget": {"epochs": 3}, "rows": [row, old]})

@@ -55,3 +55,11 @@ def test_a_run_with_nothing_but_a_name_still_gets_a_page(tmp_path):
 
 def test_no_pusher_is_said_so(first_run, tmp_path):
     assert "This pipeline has no Pusher." in _page(dataclasses.replace(first_run, push=None), tmp_path)
+
+
+def test_the_chosen_repeat_bonus_is_shown_with_each_value_tried(first_run, tmp_path):
+    bonus = {"chosen": 3.0, "eval": {"0.0": {"hit": 56.53, "mrr": 19.62}, "3.0": {"hit": 57.17, "mrr": 19.85}}}
+    text = _page(dataclasses.replace(first_run, repeat_bonus=bonus), tmp_path)
+    assert "Repeat bonus: 3 (added to the logits of the session&#x27;s own items)" in text
+    assert '<tr class="highlight"><td class="num">3</td><td class="num">57.17%</td><td class="num">19.85%</td>' in text
+    assert "Repeat bonus:" not in _page(first_run, tmp_path)  # a bonus set by the config: nothing chosen to show
