@@ -24,6 +24,10 @@ What a client gets, and why:
   instead of an unbounded queue.
 - No exception leaves a handler: errors TF raises keep their code (TF's codes are
   gRPC's), anything else is logged and answered INTERNAL; the server keeps serving.
+  Logs are bounded under a flood: refusals at most one line a second, an unexpected
+  error's traceback once per cause (type and line), then a count every minute.
+- Status details quote at most 64 characters of any name the client sent, and are cut
+  at MAX_DETAILS characters: gRPC's metadata limit would otherwise drop the status.
 
 How it runs: one asyncio loop (grpc.aio) parses, checks and answers every request; model
 calls leave the loop for a thread, so the loop keeps answering while TensorFlow computes
@@ -51,8 +55,10 @@ Usage:
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import threading
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Optional
 
@@ -71,10 +77,11 @@ from tensorflow_serving.apis.regression_pb2 import RegressionResponse
 
 from model.export import ITEM_IDS, SERVING_DEFAULT
 from serving.batching import MicroBatcher
-from serving.signatures import Limits, RequestError, Signature, status_of
+from serving.signatures import Limits, RequestError, Signature, quoted, quoted_names, status_of
 from serving.versions import Servable, VersionManager
 
 SIGNATURE_DEF = "signature_def"  # the one GetModelMetadata field TF Serving knows
+MAX_DETAILS = 2_000  # characters of a status's details; gRPC's metadata limit is 8 KB
 _INVALID, _NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
 
 
@@ -166,7 +173,7 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
         fields = list(request.metadata_field)
         if fields != [SIGNATURE_DEF]:
             raise RequestError(_INVALID, f"metadata_field must be [{SIGNATURE_DEF!r}] (the one field served), "
-                                         f"got {fields}")  # fmt: skip
+                                         f"got {quoted_names(fields)}")  # fmt: skip
         response = GetModelMetadataResponse()
         _fill_spec(response.model_spec, servable, "")
         response.metadata[SIGNATURE_DEF].Pack(servable.signature_defs)
@@ -178,7 +185,7 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
         states = self._versions.states()
         choice = spec.WhichOneof("version_choice")
         if choice == "version_label":
-            raise RequestError(_NOT_FOUND, f"version label {spec.version_label!r} is unknown: no labels are configured")
+            raise RequestError(_NOT_FOUND, f"version label {quoted(spec.version_label)} is unknown: no labels are configured")
         if choice == "version":
             if spec.version.value not in states:
                 raise RequestError(_NOT_FOUND, f"version {spec.version.value} of model {spec.name!r} is unknown; "
@@ -197,7 +204,7 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
     def _check_name(self, name: str) -> None:
         if name != self._versions.model_name:
             served = self._versions.model_name
-            raise RequestError(_NOT_FOUND, f"model {name!r} is not served here; this server serves {served!r}")
+            raise RequestError(_NOT_FOUND, f"model {quoted(name)} is not served here; this server serves {served!r}")
 
     def _servable(self, spec: ModelSpec) -> Servable:
         self._check_name(spec.name)
@@ -210,7 +217,7 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
             raise RequestError(_NOT_FOUND, f"version {spec.version.value} of model {spec.name!r} is not available; "
                                            f"version {servable.version} is served")  # fmt: skip
         if choice == "version_label":
-            raise RequestError(_NOT_FOUND, f"version label {spec.version_label!r} of model {spec.name!r} is unknown: "
+            raise RequestError(_NOT_FOUND, f"version label {quoted(spec.version_label)} of model {spec.name!r} is unknown: "
                                            f"no labels are configured; ask for version {servable.version} or for "
                                            "none")  # fmt: skip
         return servable
@@ -220,7 +227,7 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
         signature = servable.signatures.get(name or SERVING_DEFAULT)
         if signature is None:
             raise RequestError(_INVALID, f"model {servable.model_name!r} version {servable.version} has no signature "
-                                         f"{name!r}; it has {sorted(servable.signatures)}")  # fmt: skip
+                                         f"{quoted(name)}; it has {sorted(servable.signatures)}")  # fmt: skip
         return signature
 
 
@@ -230,20 +237,57 @@ def _fill_spec(spec: ModelSpec, servable: Servable, signature_name: str) -> None
     spec.signature_name = signature_name
 
 
+class _UnexpectedErrors:
+    """Logs errors of ours: the first of each cause with its traceback, then a count a minute.
+
+    A cause is the error's type and the line that raised it. A client that keeps hitting
+    one bug must not fill the disk with the same traceback.
+    """
+
+    MAX_CAUSES = 100  # causes remembered; beyond them every error is counted under one key
+
+    def __init__(self) -> None:
+        self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def log(self, error: Exception, request_type: str) -> None:
+        frames = traceback.extract_tb(error.__traceback__)
+        cause = (type(error).__name__, f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?")
+        if cause not in self._counts and len(self._counts) >= self.MAX_CAUSES:
+            cause = ("(other causes)", "")
+        self._counts[cause] += 1
+        if self._counts[cause] == 1 and cause[1]:
+            logging.error("Unexpected error answering %s (its traceback is logged once)", request_type,
+                          exc_info=(type(error), error, error.__traceback__))  # fmt: skip
+        else:
+            logging.log_every_n_seconds(logging.ERROR, "Unexpected errors so far, by cause: %s", 60,
+                                        dict(self._counts.most_common(5)))  # fmt: skip
+
+
+_UNEXPECTED = _UnexpectedErrors()
+
+
+def _bounded(details: str) -> str:
+    """Status details gRPC can carry: at most MAX_DETAILS characters, valid UTF-8."""
+    if len(details) > MAX_DETAILS:
+        details = f"{details[:MAX_DETAILS]}... (cut from {len(details):,} characters)"
+    return details.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 async def _answer(context: grpc.aio.ServicerContext, response_type: type,
                   handler: Callable[[Any], Awaitable[Any]], request: Any) -> Any:  # fmt: skip
     """`await handler(request)`, or an empty response with the status of what went wrong."""
     try:
         return await handler(request)
     except RequestError as error:
-        code, message = error.code, error.message
+        code, message = error.code, _bounded(error.message)
         logging.log_every_n_seconds(logging.INFO, "Refused a request: %s: %s", 1, code.name, message)
     except tf.errors.OpError as error:
         code, message = status_of(error)
+        message = _bounded(message)
         logging.log_every_n_seconds(logging.INFO, "The model refused a request: %s: %s", 1, code.name, message)
-    except Exception as error:  # a bug of ours: log it whole, answer, keep serving
-        logging.exception("Unexpected error answering %s", type(request).__name__)
-        code, message = grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}: {error}"
+    except Exception as error:  # a bug of ours: log it, answer, keep serving
+        _UNEXPECTED.log(error, type(request).__name__)
+        code, message = grpc.StatusCode.INTERNAL, _bounded(f"internal error: {type(error).__name__}: {error}")
     context.set_code(code)
     context.set_details(message)
     return response_type()

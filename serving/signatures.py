@@ -5,7 +5,10 @@ each input's dtype and rank from its TensorSpec, the output names), so a request
 for a few comparisons, one call and one bytes copy per output. A bad request raises
 `RequestError` with the gRPC code and a message that names the input and what was
 expected; errors TensorFlow raises while running (say, a session with no known item)
-carry a gRPC code of their own: `status_of` maps them.
+carry a gRPC code of their own: `status_of` maps them. A message quotes at most
+`MAX_QUOTED` characters of any name a client sent (`quoted`, `quoted_names`): a status
+whose details overflow gRPC's metadata limit (8 KB) reaches the client as a transport
+RESOURCE_EXHAUSTED, and the real reason is lost.
 
 Example:
     signature = Signature(SERVING_DEFAULT, loaded.signatures[SERVING_DEFAULT])
@@ -15,9 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
-from typing import Any, Iterable, Mapping, MutableMapping, NoReturn
+from typing import Any, Iterable, Mapping, MutableMapping, NoReturn, Sequence
 
 import grpc
 import numpy as np
@@ -29,6 +33,22 @@ from serving import tensors
 # TF's error codes are gRPC's (both follow google.rpc.Code).
 _GRPC_CODES = {code.value[0]: code for code in grpc.StatusCode}
 _TF_NOISE = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "\t [[")
+MAX_QUOTED = 64  # characters of one name a client sent that an error message quotes
+MAX_QUOTED_NAMES = 8  # names of a list a client sent that an error message quotes
+
+
+def quoted(text: str) -> str:
+    """`repr(text)`, cut to MAX_QUOTED characters, the rest counted."""
+    if len(text) <= MAX_QUOTED:
+        return repr(text)
+    return f"{text[:MAX_QUOTED]!r}... ({len(text):,} characters)"
+
+
+def quoted_names(names: Sequence[str]) -> str:
+    """A list of names a client sent, as `[...]` of `quoted` names, at most MAX_QUOTED_NAMES of them."""
+    shown = [quoted(name) for name in names[:MAX_QUOTED_NAMES]]
+    rest = len(names) - len(shown)
+    return "[" + ", ".join(shown) + (f", and {rest:,} more" if rest > 0 else "") + "]"
 
 
 class RequestError(Exception):
@@ -90,7 +110,7 @@ class Signature:
         """The request's input tensors as numpy arrays, checked against the TensorSpecs."""
         if len(protos) != len(self.inputs) or not all(name in self.inputs for name in protos):
             missing, extra = sorted(set(self.inputs) - set(protos)), sorted(set(protos) - set(self.inputs))
-            problems = (f"; missing {missing}" if missing else "") + (f"; unexpected {extra}" if extra else "")
+            problems = (f"; missing {missing}" if missing else "") + (f"; unexpected {quoted_names(extra)}" if extra else "")
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"signature {self.name!r} takes inputs {self._expected}{problems}")
         arrays = {}
@@ -99,6 +119,8 @@ class Signature:
             if proto.dtype != self._dtypes[name]:
                 expected_dtype, dtype = tensors.dtype_name(self._dtypes[name]), tensors.dtype_name(proto.dtype)
                 self._refuse(name, f"must be {expected_dtype}, got {dtype}")
+            if proto.tensor_shape.unknown_rank:  # TF refuses a TensorProto of unknown rank, dims or not
+                self._refuse(name, f"must have shape {_shape_text(spec)}, got a shape of unknown rank")
             shape, expected = tensors.shape_of(proto), self._shapes[name]
             if len(shape) != len(expected) or any(e is not None and e != size for e, size in zip(expected, shape)):
                 self._refuse(name, f"must have shape {_shape_text(spec)} (rank {spec.shape.rank}), got {list(shape)}")
@@ -116,9 +138,21 @@ class Signature:
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r} of signature {self.name!r} {problem}")
 
     def call(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Runs the signature on inputs `parse` checked; raises tf.errors.OpError for inputs the model refuses."""
+        """Runs the signature on inputs `parse` checked.
+
+        Raises tf.errors.OpError for inputs the model refuses, and RequestError where TF's
+        error quotes bytes of the input that are not UTF-8 (say, examples that are not
+        serialized tf.train.Example protos): TF then raises UnicodeDecodeError while it
+        makes the error, and the code it meant is lost; the input is the cause.
+        """
         flat = [tf.constant(inputs[name], self.inputs[name].dtype) for name in self._flat_inputs]
-        outputs = self.function._call_flat(flat, self._captured_inputs)
+        try:
+            outputs = self.function._call_flat(flat, self._captured_inputs)
+        except UnicodeDecodeError as error:
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"signature {self.name!r} could not read its inputs {self._expected}: TensorFlow's "
+                               f"error quotes bytes of them that are not UTF-8 ({error.reason} at byte "
+                               f"{error.start}); check that each input holds what the signature takes") from None  # fmt: skip
         return {name: value.numpy() for name, value in outputs.items()}
 
     def check_output_filter(self, names: Iterable[str]) -> tuple[str, ...]:
@@ -126,8 +160,12 @@ class Signature:
         names = tuple(names)
         unknown = sorted(set(names) - set(self.outputs))
         if unknown:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names {unknown}, not outputs of "
-                                                                 f"signature {self.name!r} ({list(self.outputs)})")
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names {quoted_names(unknown)}, not "
+                                                                 f"outputs of signature {self.name!r} ({list(self.outputs)})")
+        repeated = sorted(name for name, count in collections.Counter(names).items() if count > 1)
+        if repeated:  # as TF Serving: each output is answered once
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"duplicate output tensor alias in output_filter: "
+                                                                 f"{repeated}")
         return names or self.outputs
 
     def fill_outputs(self, protos: MutableMapping[str, tensor_pb2.TensorProto], outputs: Mapping[str, np.ndarray],

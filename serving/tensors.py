@@ -31,8 +31,11 @@ _DTYPE_OF = {numpy_dtype: dtype for dtype, (numpy_dtype, _) in _NUMERIC.items()}
 
 
 def dtype_name(dtype: int) -> str:
-    """`DT_STRING` -> `string`, as error messages say it."""
-    return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
+    """`DT_STRING` -> `string`, as error messages say it; a value the enum does not define says so."""
+    try:
+        return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
+    except ValueError:  # a client may send any int32 in the enum's field
+        return f"an undefined dtype ({dtype})"
 
 
 def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:

@@ -13,7 +13,8 @@ from tensorflow_serving.apis import (
     classification_pb2, get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc,
 )  # fmt: skip
 
-from model.export import FROM_METADATA, ITEM_IDS, SERVING_DEFAULT, TOP_K_IDS, TOP_K_SCORES, TRANSFORM_FEATURES
+from model.export import (EXAMPLES, FROM_METADATA, ITEM_IDS, SERVE_EXAMPLES, SERVING_DEFAULT, TOP_K_IDS, TOP_K_SCORES,
+                          TRANSFORM_FEATURES)  # fmt: skip
 from serving import tensors
 from serving.client import RecommenderClient, ServingError
 from serving.server import RecommenderServer, ServerConfig
@@ -78,6 +79,9 @@ def test_a_signature_of_several_inputs_answers_as_the_saved_model_does(running, 
         stub.Predict(_metadata_request(**{**inputs, "item_ids": inputs["item_ids"][:, :1]}), timeout=10)
     assert refused.value.code() == INVALID
     assert refused.value.details() == "item_ids, titles, category_paths, brands and prices must all have the same shape"
+    # Items without ids: item_ids is still sent (Predict needs every declared input), as "".
+    no_ids = stub.Predict(_metadata_request(**{**inputs, "item_ids": np.full((1, 2), b"", dtype=object)}), timeout=10)
+    assert tensors.to_array(no_ids.outputs[TOP_K_IDS]).shape == (1, TOP_K)
 
 
 def test_unknown_ids_are_left_out_and_counted(running, exported_model):
@@ -121,6 +125,25 @@ def _resized(width: int) -> predict_pb2.PredictRequest:
     return request
 
 
+def _with_dtype(dtype: int) -> predict_pb2.PredictRequest:
+    request = _request(np.array([[b"100001"]], dtype=object))
+    request.inputs[ITEM_IDS].dtype = dtype
+    return request
+
+
+def _unknown_rank() -> predict_pb2.PredictRequest:
+    request = _request(np.array([[b"100001"]], dtype=object))
+    request.inputs[ITEM_IDS].tensor_shape.unknown_rank = True
+    return request
+
+
+def _examples(serialized: list[bytes]) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = MODEL_NAME, SERVE_EXAMPLES
+    tensors.fill_proto(request.inputs[EXAMPLES], np.array(serialized, dtype=object))
+    return request
+
+
 def _no_inputs() -> predict_pb2.PredictRequest:
     request = _request(np.array([[b"100001"]], dtype=object))
     del request.inputs[ITEM_IDS]
@@ -157,6 +180,15 @@ BAD_PREDICTS: dict[str, tuple[Callable[[], predict_pb2.PredictRequest], grpc.Sta
     "request too large": (lambda: _request(np.full((1, 900), b"1" * 5_000, dtype=object)), INVALID,
                           "bytes; at most 4,194,304 are accepted"),
     "unknown output in the filter": (lambda: _filtered(["top_k_idz"]), INVALID, "output_filter names ['top_k_idz']"),
+    # TF Serving: "duplicate output tensor alias"; answering both would give top_k_ids twice over in one tensor.
+    "an output twice in the filter": (lambda: _filtered([TOP_K_IDS, TOP_K_IDS]), INVALID,
+                                      "duplicate output tensor alias in output_filter: ['top_k_ids']"),
+    "a dtype the enum does not define": (lambda: _with_dtype(999), INVALID, "must be string, got an undefined dtype (999)"),
+    "a negative dtype": (lambda: _with_dtype(-1), INVALID, "must be string, got an undefined dtype (-1)"),
+    "a shape of unknown rank": (_unknown_rank, INVALID, "must have shape [?, ?], got a shape of unknown rank"),
+    # TF's parse error quotes the bytes, and TF then fails to decode its own message.
+    "examples that are not UTF-8 or protos": (lambda: _examples([b"\xff garbage"]), INVALID,
+                                              "error quotes bytes of them that are not UTF-8"),
 }
 
 
@@ -292,3 +324,32 @@ def test_requests_over_max_concurrent_rpcs_get_resource_exhausted(running, expor
     finally:
         signature.__dict__.pop("call", None)
         server.stop(grace_s=1)
+
+
+def _long_names(field: str) -> predict_pb2.PredictRequest:
+    """A request with 100 KB in one field a client names things with, or 1,000 extra inputs."""
+    long = "x" * 100_000
+    request = _request(np.array([[b"100001"]], dtype=object))
+    if field in ("name", "signature_name", "version_label"):
+        setattr(request.model_spec, field, long)
+    elif field == "input":
+        tensors.fill_proto(request.inputs[long], np.array([[b"100001"]], dtype=object))
+    elif field == "output_filter":
+        request.output_filter.append(long)
+    else:  # "inputs"
+        for i in range(1_000):
+            tensors.fill_proto(request.inputs[f"extra_{i}"], np.array([[b"1"]], dtype=object))
+    return request
+
+
+@pytest.mark.parametrize("field, code", [("name", NOT_FOUND), ("signature_name", INVALID), ("version_label", NOT_FOUND),
+                                         ("input", INVALID), ("output_filter", INVALID), ("inputs", INVALID)])
+def test_a_status_quotes_a_bounded_part_of_what_the_client_sent(strict, exported_model, field, code):
+    # Unbounded, the details overflow gRPC's 8 KB of metadata: the client would see only a transport error.
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(strict))
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Predict(_long_names(field), timeout=10)
+    assert raised.value.code() == code, raised.value.details()
+    assert len(raised.value.details()) < 1_000
+    assert "'xxxx" in raised.value.details() or "and 992 more" in raised.value.details()
+    _assert_still_serves(strict, exported_model.sessions[0])
