@@ -1,15 +1,18 @@
 """Model versions on disk -> the one being served, swapped without dropping a request.
 
 The layout is TF Serving's: `<base_path>/<model_name>/<version>/saved_model.pb`, the
-version a number. Names that are not numbers (a Pusher's `.tmp-*` copy in progress) and
-version directories without `saved_model.pb` yet are ignored. As TF Serving's default
+version a number. Names that are not numbers (a Pusher's `.tmp-*` copy in progress),
+numbers that do not fit a version (int64, as ModelSpec's), and version directories
+without `saved_model.pb` yet are ignored. A version written in place (plain `cp -r`,
+rsync, an object-store sync) is loaded once nothing under it has changed for `settle_s`. As TF Serving's default
 latest-version policy does, the newest version is loaded, warmed up with its
 `assets.extra/tf_serving_warmup_requests`, marked AVAILABLE, put in place, and only then
 is the previous one marked END. A request reads `current` once and finishes on that
 `Servable` even if a swap happens meanwhile (the reference keeps the old model alive
 until its last request is answered); the swap is one attribute assignment, so readers
 take no lock. A version that fails to load (or to warm up) is logged, marked END with
-the error, and not tried again; the previous one keeps serving. When the served
+the error, and tried again after `load_retry_s`, doubling, `max_load_attempts` times in
+all (TF Serving tries 5 times); the previous one keeps serving meanwhile. When the served
 version's directory disappears the newest remaining one is loaded (a rollback); when
 none remains, the last one loaded keeps serving.
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import time
 from typing import Any, Mapping, Optional
 
 import grpc
@@ -40,6 +44,8 @@ from serving.signatures import Limits, RequestError, Signature, status_of
 from serving.warmup import read_warmup_requests
 
 DEFAULT_POLL_S = 5.0
+MAX_VERSION = 2**63 - 1  # ModelSpec.version is an int64
+_REPORTED: set[str] = set()  # ignored directory names already logged
 State = get_model_status_pb2.ModelVersionStatus.State
 LOADING, AVAILABLE, END = State.Value("LOADING"), State.Value("AVAILABLE"), State.Value("END")
 
@@ -69,9 +75,30 @@ def find_versions(model_dir: str) -> list[int]:
     """The complete versions under `model_dir`, oldest first."""
     if not tf.io.gfile.isdir(model_dir):
         return []
-    names = (name.rstrip("/") for name in tf.io.gfile.listdir(model_dir))  # GCS lists folders with a "/"
-    complete = (n for n in names if n.isdigit() and tf.io.gfile.exists(os.path.join(model_dir, n, "saved_model.pb")))
-    return sorted(int(name) for name in complete)
+    names = [name.rstrip("/") for name in tf.io.gfile.listdir(model_dir)]  # GCS lists folders with a "/"
+    versions = []
+    for name in names:
+        if not (name.isascii() and name.isdigit()):
+            continue
+        if int(name) > MAX_VERSION:
+            path = os.path.join(model_dir, name)
+            if path not in _REPORTED:
+                _REPORTED.add(path)
+                logging.warning("Ignoring %s: %s does not fit a version number (int64)", path, name)
+            continue
+        if tf.io.gfile.exists(os.path.join(model_dir, name, "saved_model.pb")):
+            versions.append(int(name))
+    return sorted(versions)
+
+
+def newest_change(path: str) -> tuple[float, list[tuple[str, int, int]]]:
+    """When anything under `path` last changed (seconds since the epoch), and each file's path, size and mtime."""
+    files = []
+    for directory, _, names in tf.io.gfile.walk(path):
+        for name in names:
+            stat = tf.io.gfile.stat(os.path.join(directory, name))
+            files.append((os.path.join(directory, name), stat.length, stat.mtime_nsec))
+    return max((mtime for _, _, mtime in files), default=0) / 1e9, sorted(files)
 
 
 def read_signature_defs(saved_model_dir: str) -> get_model_metadata_pb2.SignatureDefMap:
@@ -116,16 +143,19 @@ def load_servable(model_dir: str, model_name: str, version: int, limits: Limits 
 class VersionManager:
     """Serves the newest complete version of one model; a thread polls for new ones."""
 
-    def __init__(self, base_path: str, model_name: str, poll_s: float = DEFAULT_POLL_S,
-                 limits: Limits = Limits()) -> None:  # fmt: skip
+    def __init__(self, base_path: str, model_name: str, poll_s: float = DEFAULT_POLL_S, limits: Limits = Limits(),
+                 settle_s: float = 2.0, load_retry_s: float = 30.0, max_load_attempts: int = 5) -> None:  # fmt: skip
         self.model_name = model_name
         self.model_dir = os.path.join(base_path, model_name)
         self.poll_s = poll_s
         self.limits = limits
+        self.settle_s = settle_s
+        self.load_retry_s = load_retry_s
+        self.max_load_attempts = max_load_attempts
         self._current: Optional[Servable] = None
         self._states: dict[int, VersionState] = {}
         self._states_lock = threading.Lock()  # for the states only: requests never take it
-        self._failed: set[int] = set()
+        self._failures: dict[int, tuple[int, float]] = {}  # version -> (failed loads, when to try again)
         self._stopping = threading.Event()
         self._poller: Optional[threading.Thread] = None
 
@@ -142,24 +172,50 @@ class VersionManager:
         with self._states_lock:
             self._states[state.version] = state
 
+    def _may_load(self, version: int, now: float) -> bool:
+        failures, retry_at = self._failures.get(version, (0, 0.0))
+        return failures < self.max_load_attempts and now >= retry_at
+
+    def _settled(self, version: int) -> bool:
+        """Whether nothing under the version's directory changed for `settle_s` (waits up to that long to see)."""
+        path = os.path.join(self.model_dir, str(version))
+        changed, files = newest_change(path)
+        quiet_s = time.time() - changed
+        if quiet_s >= self.settle_s:
+            return True
+        if self._stopping.wait(self.settle_s - quiet_s):
+            return False
+        if newest_change(path)[1] != files:
+            logging.info("%s is still being written; loading it once it settles", path)
+            return False
+        return True
+
     def poll(self) -> None:
         """Loads the newest version if it is not the one served; one pass, in this thread."""
-        candidates = [v for v in find_versions(self.model_dir) if v not in self._failed]
+        now = time.monotonic()
+        candidates = [v for v in find_versions(self.model_dir) if self._may_load(v, now)]
         previous = self._current
         if not candidates or (previous is not None and previous.version == candidates[-1]):
             return
         version = candidates[-1]
+        if not self._settled(version):
+            return
         logging.info("Loading %s version %d", self.model_name, version)
         self._set_state(VersionState(version, LOADING))
         try:
             servable = load_servable(self.model_dir, self.model_name, version, self.limits)
         except Exception as error:  # any failure: keep serving the previous version
+            failures = self._failures.get(version, (0, 0.0))[0] + 1
+            wait_s = self.load_retry_s * 2 ** (failures - 1)
+            self._failures[version] = (failures, time.monotonic() + wait_s)
+            retry = (f"attempt {failures} of {self.max_load_attempts}; "
+                     + (f"trying again in {wait_s:g} s" if failures < self.max_load_attempts else "not tried again"))  # fmt: skip
             fallback = f"version {previous.version} keeps serving" if previous else "nothing to serve"
-            logging.exception("Loading %s version %d failed; %s", self.model_name, version, fallback)
-            self._failed.add(version)
+            logging.exception("Loading %s version %d failed (%s); %s", self.model_name, version, retry, fallback)
             code, message = describe(error)
-            self._set_state(VersionState(version, END, code, message[:2000]))
+            self._set_state(VersionState(version, END, code, f"{message[:2000]} ({retry})"))
             return
+        self._failures.pop(version, None)
         self._set_state(VersionState(version, AVAILABLE))
         self._current = servable
         if previous is not None:

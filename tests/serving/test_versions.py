@@ -47,9 +47,10 @@ def test_warmup_file_is_written_and_replayed_at_load(exported_model, live):
 
 
 def test_only_complete_numbered_versions_count(tmp_path):
-    for name in ("1", "2", ".tmp-3", "4", "notes"):
+    # 99999999999999999999 does not fit ModelSpec's int64 (loaded, every request would fail); "２" is not ASCII.
+    for name in ("1", "2", ".tmp-3", "4", "notes", "99999999999999999999", "２"):
         os.makedirs(tmp_path / name)
-    for name in ("1", "2", ".tmp-3"):
+    for name in ("1", "2", ".tmp-3", "99999999999999999999", "２"):
         (tmp_path / name / "saved_model.pb").write_bytes(b"")
     assert find_versions(str(tmp_path)) == [1, 2]  # 4 has no saved_model.pb yet
     assert find_versions(str(tmp_path / "missing")) == []
@@ -128,3 +129,53 @@ def test_a_version_that_fails_to_load_is_skipped_and_the_old_one_keeps_serving(l
     assert (failed.version, failed.state, failed.error_code) == (serving + 1, "END", 3)  # INVALID_ARGUMENT
     assert failed.error_message.startswith("warm-up request 1 of 1 failed: every session needs at least one item")
     assert answer.model_version == serving and manager.current.version == serving
+
+
+@pytest.fixture
+def model_dir(exported_model, tmp_path) -> str:
+    """A base path of its own holding version 1; returns its model directory."""
+    model_dir = os.path.join(tmp_path, MODEL_NAME)
+    os.makedirs(model_dir)
+    _publish(exported_model.version_dir, model_dir, 1)
+    return model_dir
+
+
+def test_a_version_that_failed_to_load_is_tried_again_with_backoff(exported_model, model_dir):
+    # Version 2 copied in place, not renamed: its saved_model.pb is cut short when the poller first sees it.
+    manager = VersionManager(os.path.dirname(model_dir), MODEL_NAME, poll_s=3600, settle_s=0, load_retry_s=0.3,
+                             max_load_attempts=3).start()  # fmt: skip
+    whole = open(os.path.join(exported_model.version_dir, "saved_model.pb"), "rb").read()
+    shutil.copytree(exported_model.version_dir, os.path.join(model_dir, "2"))
+    open(os.path.join(model_dir, "2", "saved_model.pb"), "wb").write(whole[:100])
+    manager.poll()
+    state = manager.states()[2]
+    assert state.state == versions_module.END and "(attempt 1 of 3; trying again in 0.3 s)" in state.error_message
+    manager.poll()  # too soon: no second attempt yet
+    assert manager.states()[2] == state and manager.current.version == 1
+    open(os.path.join(model_dir, "2", "saved_model.pb"), "wb").write(whole)
+    time.sleep(0.35)
+    manager.poll()
+    assert manager.current.version == 2 and manager.states()[2].state == versions_module.AVAILABLE
+    # A version that keeps failing is given up after max_load_attempts.
+    shutil.copytree(exported_model.version_dir, os.path.join(model_dir, "3"))
+    open(os.path.join(model_dir, "3", "saved_model.pb"), "wb").write(b"not a SavedModel")
+    for _ in range(3):
+        manager.poll()
+        time.sleep(0.3 * 2**2 + 0.05)
+    assert "(attempt 3 of 3; not tried again)" in manager.states()[3].error_message
+    assert manager.current.version == 2
+    manager.stop()
+
+
+def test_a_version_still_being_written_is_loaded_once_it_settles(exported_model, model_dir):
+    manager = VersionManager(os.path.dirname(model_dir), MODEL_NAME, poll_s=3600, settle_s=1.0).start()
+    shutil.copytree(exported_model.version_dir, os.path.join(model_dir, "2"), copy_function=shutil.copy)  # fresh mtimes
+    late = threading.Timer(0.3, lambda: open(os.path.join(model_dir, "2", "late-file"), "w").write("x"))
+    late.start()
+    manager.poll()  # sees the late file arrive while it waits for quiet
+    late.join()
+    assert manager.current.version == 1 and 2 not in manager.states()
+    time.sleep(1.0)
+    manager.poll()
+    assert manager.current.version == 2
+    manager.stop()
