@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -82,6 +83,32 @@ def float32_twin(model: SessionRecommender, catalog: Catalog) -> SessionRecommen
     return twin
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss stopped being finite: no model comes out of the run, so nothing is pushed."""
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite, and remembers where.
+
+    Keras' TerminateOnNaN stops quietly and leaves the NaN weights to be saved; `train`
+    raises TrainingDiverged instead, so the Trainer fails with the reason.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+        self.diverged_at: Optional[tuple[int, int, float]] = None  # (epoch, batch, loss), counted from 1
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at = (self.epoch + 1, batch + 1, float(loss))
+            self.model.stop_training = True
+
+
 class Warmup(keras.callbacks.Callback):
     """Raises the learning rate linearly from 0 to its set value over the first `steps` batches."""
 
@@ -142,7 +169,10 @@ def train(
     monitor = f"val_hit@{TRACKED_K}"
     # With weight averaging, the averaged weights are swapped in before validation and at each
     # epoch's end, so the callbacks after it watch, keep and save those.
-    callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.weight_average else []
+    divergence = StopOnDivergence()
+    callbacks: list[keras.callbacks.Callback] = [divergence]
+    if config.weight_average:
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks += [
         keras.callbacks.EarlyStopping(monitor, mode="max", patience=config.early_stopping_patience,
                                       restore_best_weights=True),  # fmt: skip
@@ -166,6 +196,10 @@ def train(
         # A progress bar on a terminal; one line per epoch in logs.
         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
     )
+    if divergence.diverged_at is not None:
+        epoch, batch, loss = divergence.diverged_at
+        raise TrainingDiverged(f"training diverged: the loss was {loss} at epoch {epoch}, batch {batch}; no model is "
+                               f"written. Lower learning_rate (now {config.learning_rate}) or set warmup_steps.")
     record = {**history.history, "wall_s": [time.time() - start], "epochs_run": [len(history.epoch)]}
     with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
         json.dump(record, f, indent=2)

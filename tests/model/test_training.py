@@ -14,7 +14,7 @@ from keras import ops
 from model import features, trainer
 from model.config import VARIANTS, ModelConfig
 from model.inputs import session_dataset
-from model.model import build_model
+from model.model import SessionRecommender, build_model
 from model.model import REPEAT_BONUS_GRID
 from model.trainer import HISTORY_FILE, REPEAT_BONUS_FILE, train
 from tests.conftest import SMALL
@@ -215,3 +215,15 @@ def test_a_model_without_a_repeat_bonus_refuses_to_choose_one(ingested_catalog):
     assert model.repeat_bonus is None
     with pytest.raises(ValueError, match="no repeat bonus to choose"):
         model.choose_repeat_bonus(None)
+
+
+def test_training_that_diverges_stops_with_a_clear_error(ingested, ingested_catalog, tmp_path, monkeypatch):
+    # A loss that turns NaN (here: made so) stops the run at that batch, and train() writes no history or model.
+    original = SessionRecommender.compute_loss
+    monkeypatch.setattr(SessionRecommender, "compute_loss", lambda self, *a, **k: original(self, *a, **k) * np.nan)
+    catalog = ingested_catalog.catalog
+    config = ModelConfig.preset("M2TRec", **SMALL, epochs=2)
+    with pytest.raises(trainer.TrainingDiverged, match=r"the loss was nan at epoch 1, batch 1; no model is written"):
+        train(config, catalog, ingested.split_files["train"], ingested.split_files["eval"], str(tmp_path),
+              train_steps=20, verbose=0)  # fmt: skip
+    assert not os.path.exists(tmp_path / HISTORY_FILE)
