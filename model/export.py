@@ -47,6 +47,8 @@ EXAMPLES = "examples"
 TOP_K_IDS = "top_k_ids"
 TOP_K_SCORES = "top_k_scores"
 UNKNOWN_ITEMS = "unknown_items"
+KNOWN_ITEMS = "known_items"  # per session: 0 means no item the model knows, and empty recommendations
+NO_KNOWN_ITEMS = "every session needs at least one item the model knows (empty session, or only unknown ids)"
 UNKNOWN_CATEGORY = b"<unknown>"
 # transform_features' label and slice keys (see its docstring).
 TARGET_TRAIN_CLICKS = "target_train_clicks"
@@ -171,7 +173,17 @@ class RecommenderModule(tf.Module):
     # --- Shared ---------------------------------------------------------------------------
     def _recommend(self, prefix_vectors: tf.Tensor, mask: tf.Tensor, rows: tf.Tensor,
                    unknown: tf.Tensor) -> dict[str, tf.Tensor]:  # fmt: skip
-        """Outputs for sessions of `prefix_vectors`; `rows`: their catalog rows (< 0: padding, or not in the catalog)."""
+        """Outputs for sessions of `prefix_vectors`; `rows`: their catalog rows (< 0: padding, or not in the catalog).
+
+        A session with no item the model knows is answered on its own row, not refused with
+        an error that would fail every session batched with it: its `known_items` is 0, its
+        ids and category names "" and its scores 0. (`serving.server` refuses such a request
+        with INVALID_ARGUMENT; the official TF Serving binary returns that row.)
+        """
+        known = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        empty = known == 0
+        # It reads a stand-in first position so that the batch runs; its outputs are blanked below.
+        mask = mask | (empty[:, None] & (tf.range(tf.shape(mask)[1]) == 0)[None, :])
         session, category_logits = self.model.encode_session(prefix_vectors, mask, training=False)
         scores = self.model.add_repeat_bonus(self.model.score_prepared(session, self.scoring_vectors), rows)
         if self.config.candidate_categories and category_logits:
@@ -180,19 +192,14 @@ class RecommenderModule(tf.Module):
             allowed = tf.reduce_any(self.padded_leaf_categories[None, :, None] == tf.cast(leaf[:, None, :], tf.int32), -1)
             scores = tf.where(allowed, scores, tf.float32.min)
         top_scores, top_rows = top_k_by_blocks(scores, self.config.top_k, items=self.num_items)
-        outputs = {TOP_K_IDS: tf.gather(self.item_ids, top_rows), TOP_K_SCORES: top_scores, UNKNOWN_ITEMS: unknown}
+        outputs = {TOP_K_IDS: tf.gather(self.item_ids, top_rows), TOP_K_SCORES: top_scores}
         for level, (logits, names) in enumerate(zip(category_logits, self.category_names), start=1):
             probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
             top_level = tf.math.top_k(probabilities, k=tf.minimum(self.config.top_categories, tf.shape(logits)[1]))
             outputs[top_categories(level)] = tf.gather(names, top_level.indices)
             outputs[top_category_scores(level)] = top_level.values
-        return outputs
-
-    def _require_items(self, mask: tf.Tensor) -> tf.Tensor:
-        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
-        return tf.debugging.assert_positive(
-            lengths, message="every session needs at least one item the model knows (empty session, or only unknown ids)"
-        )
+        outputs = {name: tf.where(empty[:, None], tf.zeros_like(value), value) for name, value in outputs.items()}
+        return {**outputs, UNKNOWN_ITEMS: unknown, KNOWN_ITEMS: known}
 
     # --- Signatures -----------------------------------------------------------------------
     # autograph=False: no Python control flow on tensors here, and converting the TFT layer's
@@ -202,8 +209,7 @@ class RecommenderModule(tf.Module):
         rows, unknown = prefix_rows(tf.ragged.boolean_mask(item_ids, item_ids != ""), self.table,
                                     self.config.max_prefix_length)  # fmt: skip
         mask = rows != PADDING
-        with tf.control_dependencies([self._require_items(mask)]):
-            prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
+        prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
         return self._recommend(prefix_vectors, mask, rows, unknown)
 
     @tf.function(
@@ -221,6 +227,12 @@ class RecommenderModule(tf.Module):
                   for t in (titles, category_paths, brands, prices)]  # fmt: skip
         with tf.control_dependencies(checks):
             titles, category_paths, brands, prices = (tf.identity(t) for t in (titles, category_paths, brands, prices))
+        # Sessions of no items at all ([batch, 0]) get one padding item, so that each has a first position.
+        widen = [[0, 0], [0, tf.maximum(1 - shape[1], 0)]]
+        item_ids, titles, category_paths, brands = (tf.pad(t, widen, constant_values="")
+                                                    for t in (item_ids, titles, category_paths, brands))  # fmt: skip
+        prices = tf.pad(prices, widen, constant_values=-1.0)
+        shape = tf.shape(item_ids)
         present = (item_ids != "") | (titles != "") | (category_paths != "") | (brands != "")
         raw = self._raw_items(*(tf.reshape(t, [-1]) for t in (item_ids, titles, category_paths, brands, prices)))
         vectors = self.model.encode_items(model_item_features(self.transform_layer(raw), self.preprocessing))
@@ -232,8 +244,7 @@ class RecommenderModule(tf.Module):
         positions = tf.range(keep)[None, :] + tf.maximum(lengths - keep, 0)
         gather_at = tf.gather(order, tf.minimum(positions, shape[1] - 1), batch_dims=1)
         mask = tf.range(keep)[None, :] < tf.minimum(lengths, keep)
-        with tf.control_dependencies([self._require_items(mask)]):
-            prefix_vectors = tf.gather(vectors, gather_at, batch_dims=1)
+        prefix_vectors = tf.gather(vectors, gather_at, batch_dims=1)
         # Items given by id that the catalog holds get the repeat bonus, as in serving_default.
         rows = tf.where(mask, tf.gather(self.table.lookup(item_ids), gather_at, batch_dims=1), PADDING)
         return self._recommend(prefix_vectors, mask, rows, tf.zeros([shape[0]], tf.int32))

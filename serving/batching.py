@@ -15,8 +15,10 @@ requests while TensorFlow computes (it releases the GIL). Running a lone request
 on the loop itself saved two thread hops but, under load, stalled the loop: p99 latency at 16
 clients went from ~35 to ~60 ms, so every call takes the model thread.
 
-If a batched call fails (one session the model refuses fails the whole call), each
-request of the batch runs alone, so a bad request never fails its neighbours.
+A session with no item the model knows does not fail the call: the model answers it on
+its own row (`known_items` 0) and the server refuses only the request that sent it. If a
+batched call fails all the same (an error of the model's), each request of the batch runs
+alone, so a bad request never fails its neighbours.
 
 Usage (in a coroutine on the server's loop):
 

@@ -12,8 +12,10 @@ What a client gets, and why:
 - Responses carry `model_spec` (name, the version that answered, signature) and the
   signature's outputs as TensorProtos.
 - A session with some ids the catalog does not hold is served: the model leaves them
-  out and counts them in `unknown_items`. A session with no known id (empty, all
-  padding, or only unknown ids) is refused with INVALID_ARGUMENT.
+  out and counts them in `unknown_items`. A request with a session of no known id
+  (empty, all padding, or only unknown ids) is refused with INVALID_ARGUMENT. The model
+  answers such a session on its own row (`known_items` 0), so it never fails the
+  requests micro-batched with it.
 - Unknown model name or version (number or label) -> NOT_FOUND; no version loaded yet ->
   UNAVAILABLE; unknown signature, missing or extra inputs, a wrong dtype or rank, a batch
   over `max_batch_size`, sessions over `max_session_length` items, a request over
@@ -77,7 +79,8 @@ from tensorflow_serving.apis.regression_pb2 import RegressionResponse
 
 from model.export import ITEM_IDS, SERVING_DEFAULT
 from serving.batching import MicroBatcher
-from serving.signatures import Limits, RequestError, Signature, quoted, quoted_names, status_of
+from serving.signatures import (Limits, RequestError, Signature, quoted, quoted_names, refuse_sessions_without_items,
+                                status_of)  # fmt: skip
 from serving.versions import Servable, VersionManager
 
 SIGNATURE_DEF = "signature_def"  # the one GetModelMetadata field TF Serving knows
@@ -163,6 +166,7 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
             outputs = await self._batcher.run(signature, inputs[ITEM_IDS])
         else:
             outputs = await asyncio.get_running_loop().run_in_executor(self._call_threads, signature.call, inputs)
+        refuse_sessions_without_items(outputs)
         response = PredictResponse()
         _fill_spec(response.model_spec, servable, signature.name)
         signature.fill_outputs(response.outputs, outputs, names)

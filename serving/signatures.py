@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 
+from model.export import KNOWN_ITEMS, NO_KNOWN_ITEMS
 from serving import tensors
 
 # TF's error codes are gRPC's (both follow google.rpc.Code).
@@ -81,6 +82,20 @@ def status_of(error: tf.errors.OpError) -> tuple[grpc.StatusCode, str]:
         return code, assertion.group(1).strip()
     lines = [line for line in error.message.splitlines() if line.strip() and not line.startswith(_TF_NOISE)]
     return code, re.sub(r"\s*\[Op:[^\]]*\]$", "", lines[0] if lines else error.message).strip()
+
+
+def refuse_sessions_without_items(outputs: Mapping[str, np.ndarray]) -> None:
+    """Raises RequestError (INVALID_ARGUMENT) where an answer says a session had no item the model knows.
+
+    The model answers such a session on its own row (`known_items` 0, no recommendations),
+    so that it never fails the sessions batched with it; the request that sent it is refused.
+    """
+    known = outputs.get(KNOWN_ITEMS)
+    if known is not None and not known.all():
+        sessions = np.flatnonzero(known == 0).tolist()
+        which = f"session {sessions[0]}" if len(sessions) == 1 else f"sessions {sessions[:MAX_QUOTED_NAMES]}"
+        more = f" and {len(sessions) - MAX_QUOTED_NAMES:,} more" if len(sessions) > MAX_QUOTED_NAMES else ""
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"{NO_KNOWN_ITEMS}: {which}{more} of the request")
 
 
 def _shape_text(spec: tf.TensorSpec) -> str:

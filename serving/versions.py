@@ -40,7 +40,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from model.export import SERVING_DEFAULT
-from serving.signatures import Limits, RequestError, Signature, status_of
+from serving.signatures import Limits, RequestError, Signature, refuse_sessions_without_items, status_of
 from serving.warmup import read_warmup_requests
 
 DEFAULT_POLL_S = 5.0
@@ -133,7 +133,7 @@ def load_servable(model_dir: str, model_name: str, version: int, limits: Limits 
         if name not in signatures:
             raise ValueError(f"warm-up request {number} is for signature {name!r}, which {path} does not have")
         try:
-            signatures[name].call(signatures[name].parse(request.inputs, limits))
+            refuse_sessions_without_items(signatures[name].call(signatures[name].parse(request.inputs, limits)))
         except (RequestError, tf.errors.OpError) as error:
             code, message = describe(error)
             raise RequestError(code, f"warm-up request {number} of {len(warmup)} failed: {message}") from error

@@ -91,9 +91,16 @@ def test_outputs_unknown_ids_and_categories(exported):
 
 
 @pytest.mark.parametrize("session", [[""], ["no-such-item"]])
-def test_a_session_without_known_items_is_refused_clearly(exported, session):
-    with pytest.raises(tf.errors.InvalidArgumentError, match="at least one item the model knows"):
-        _serve(exported.export_dir, [session])
+def test_a_session_without_known_items_is_answered_on_its_own_row(exported, session):
+    # Not an error that would fail the sessions batched with it: known_items 0, no recommendations.
+    known = exported.sessions[0]
+    out = _serve(exported.export_dir, [known, session])
+    alone = _serve(exported.export_dir, [known])
+    assert out[export.KNOWN_ITEMS].numpy()[1] == 0 and out[export.KNOWN_ITEMS].numpy()[0] > 0
+    assert out[export.TOP_K_IDS].numpy()[1].tolist() == [b""] * 20 and not out[export.TOP_K_SCORES].numpy()[1].any()
+    assert out[export.TOP_K_IDS].numpy()[0].tolist() == alone[export.TOP_K_IDS].numpy()[0].tolist()
+    np.testing.assert_allclose(out[export.TOP_K_SCORES].numpy()[0], alone[export.TOP_K_SCORES].numpy()[0], rtol=1e-5)
+    assert out[export.top_categories(1)].numpy()[1].tolist() == [b""] * exported.setup.model.top_categories
 
 
 def test_an_item_added_after_training_can_be_recommended(exported, ingested, tmp_path):
