@@ -41,10 +41,11 @@ def _serve(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stopping.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        limits = Limits(args.max_batch_size, args.max_session_length, args.max_request_bytes)
+        limits = Limits(args.max_batch_size, args.max_session_length, args.max_request_bytes, args.max_metadata_items)
         versions = VersionManager(args.base_path, args.model_name, poll_s=args.poll_s, limits=limits).start()
         config = ServerConfig(args.host, args.port, limits, not args.no_batching, args.batch_max_size,
-                              args.batch_timeout_ms, args.call_threads, args.max_concurrent_rpcs)  # fmt: skip
+                              args.batch_timeout_ms, args.call_threads, args.max_concurrent_rpcs,
+                              args.metadata_threads)  # fmt: skip
         server = RecommenderServer(versions, config)
         try:
             port = server.start()
@@ -137,6 +138,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                        help="more requests in flight are refused with RESOURCE_EXHAUSTED")  # fmt: skip
     serve.add_argument("--call-threads", type=int, default=ServerConfig.call_threads,
                        help="model calls at once outside the batcher (other signatures, or --no-batching)")  # fmt: skip
+    serve.add_argument("--metadata-threads", type=int, default=ServerConfig.metadata_threads,
+                       help="recommend_from_metadata calls at once (they queue beyond it)")  # fmt: skip
     serve.add_argument("--no-batching", action="store_true", help="one model call per request, even under load")
     serve.add_argument("--batch-max-size", type=int, default=ServerConfig.batch_max_size,
                        help="sessions per batched model call")  # fmt: skip
@@ -150,6 +153,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     serve.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size, help="sessions per request")
     serve.add_argument("--max-session-length", type=int, default=defaults.max_session_length)
     serve.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes)
+    serve.add_argument("--max-metadata-items", type=int, default=defaults.max_metadata_items,
+                       help="items per recommend_from_metadata request")  # fmt: skip
     serve.set_defaults(run=_serve)
 
     recommend = commands.add_parser("recommend", help="recommendations for one session")

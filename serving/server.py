@@ -18,8 +18,9 @@ What a client gets, and why:
   requests micro-batched with it.
 - Unknown model name or version (number or label) -> NOT_FOUND; no version loaded yet ->
   UNAVAILABLE; unknown signature, missing or extra inputs, a wrong dtype or rank, a batch
-  over `max_batch_size`, sessions over `max_session_length` items, a request over
-  `max_request_bytes` -> INVALID_ARGUMENT, with a message that names what was expected.
+  over `max_batch_size`, sessions over `max_session_length` items, a recommend_from_metadata
+  request over `max_metadata_items` items, a request over `max_request_bytes` ->
+  INVALID_ARGUMENT, with a message that names what was expected.
   gRPC's own receive limit is set 4x higher so that the server, not the transport, says
   why a big request is refused.
 - More than `max_concurrent_rpcs` requests in flight -> RESOURCE_EXHAUSTED: back-pressure
@@ -77,7 +78,7 @@ from tensorflow_serving.apis.model_pb2 import ModelSpec
 from tensorflow_serving.apis.predict_pb2 import PredictRequest, PredictResponse
 from tensorflow_serving.apis.regression_pb2 import RegressionResponse
 
-from model.export import ITEM_IDS, SERVING_DEFAULT
+from model.export import FROM_METADATA, ITEM_IDS, SERVING_DEFAULT
 from serving.batching import MicroBatcher
 from serving.signatures import (Limits, RequestError, Signature, quoted, quoted_names, refuse_sessions_without_items,
                                 status_of)  # fmt: skip
@@ -115,17 +116,21 @@ class ServerConfig:
     batch_timeout_ms: float = 0.0  # > 0: a batch also waits this long for company
     call_threads: int = 4  # model calls at once outside the batcher (other signatures, or batching off)
     max_concurrent_rpcs: int = 1_000  # more requests in flight are refused with RESOURCE_EXHAUSTED
+    # recommend_from_metadata calls at once, on threads of their own: a stream of costly ones
+    # queues there instead of taking every core from serving_default.
+    metadata_threads: int = 1
 
 
 class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer):
     """The RPCs; each answers with a response or a status, never an exception."""
 
     def __init__(self, versions: VersionManager, limits: Limits, batcher: Optional[MicroBatcher],
-                 call_threads: ThreadPoolExecutor) -> None:  # fmt: skip
+                 call_threads: ThreadPoolExecutor, metadata_threads: ThreadPoolExecutor) -> None:  # fmt: skip
         self._versions = versions
         self._limits = limits
         self._batcher = batcher
         self._call_threads = call_threads
+        self._metadata_threads = metadata_threads
 
     # --- PredictionService ----------------------------------------------------------------
     async def Predict(self, request: PredictRequest, context: grpc.aio.ServicerContext) -> PredictResponse:
@@ -165,7 +170,8 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
         if self._batcher is not None and signature.name == SERVING_DEFAULT:
             outputs = await self._batcher.run(signature, inputs[ITEM_IDS])
         else:
-            outputs = await asyncio.get_running_loop().run_in_executor(self._call_threads, signature.call, inputs)
+            threads = self._metadata_threads if signature.name == FROM_METADATA else self._call_threads
+            outputs = await asyncio.get_running_loop().run_in_executor(threads, signature.call, inputs)
         refuse_sessions_without_items(outputs)
         response = PredictResponse()
         _fill_spec(response.model_spec, servable, signature.name)
@@ -319,6 +325,7 @@ class RecommenderServer:
         self._server: Optional[grpc.aio.Server] = None
         self._batcher: Optional[MicroBatcher] = None
         self._call_threads: Optional[ThreadPoolExecutor] = None
+        self._metadata_threads: Optional[ThreadPoolExecutor] = None
 
     def start(self) -> int:
         """Binds `host:port` and starts answering; raises RuntimeError if the port is taken."""
@@ -345,6 +352,7 @@ class RecommenderServer:
         config = self.config
         self._batcher = MicroBatcher(config.batch_max_size, config.batch_timeout_ms) if config.batching else None
         self._call_threads = ThreadPoolExecutor(max_workers=config.call_threads, thread_name_prefix="model-call")
+        self._metadata_threads = ThreadPoolExecutor(max_workers=config.metadata_threads, thread_name_prefix="metadata-call")
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", 4 * config.limits.max_request_bytes),
@@ -353,7 +361,7 @@ class RecommenderServer:
             ],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )  # fmt: skip
-        handlers = _Handlers(self._versions, config.limits, self._batcher, self._call_threads)
+        handlers = _Handlers(self._versions, config.limits, self._batcher, self._call_threads, self._metadata_threads)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(handlers, self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(handlers, self._server)
         port = self._server.add_insecure_port(f"{config.host}:{config.port}")
@@ -367,5 +375,6 @@ class RecommenderServer:
         self._loop = None
         if self._batcher is not None:
             self._batcher.stop()
-        if self._call_threads is not None:
-            self._call_threads.shutdown()
+        for threads in (self._call_threads, self._metadata_threads):
+            if threads is not None:
+                threads.shutdown()

@@ -179,6 +179,11 @@ BAD_PREDICTS: dict[str, tuple[Callable[[], predict_pb2.PredictRequest], grpc.Sta
                         "has a batch of 9; at most 8 per request"),
     "request too large": (lambda: _request(np.full((1, 900), b"1" * 5_000, dtype=object)), INVALID,
                           "bytes; at most 4,194,304 are accepted"),
+    "too many items to encode from metadata": (
+        lambda: _metadata_request(**{name: np.full((8, 600), value, dtype=np.float32 if name == "prices" else object)
+                                     for name, value in (("item_ids", b""), ("titles", b"shoe"), ("category_paths", b""),
+                                                         ("brands", b""), ("prices", -1.0))}),
+        INVALID, "holds 4,800 items; at most 4,096 per request are encoded from their metadata"),
     "unknown output in the filter": (lambda: _filtered(["top_k_idz"]), INVALID, "output_filter names ['top_k_idz']"),
     # TF Serving: "duplicate output tensor alias"; answering both would give top_k_ids twice over in one tensor.
     "an output twice in the filter": (lambda: _filtered([TOP_K_IDS, TOP_K_IDS]), INVALID,
