@@ -50,6 +50,8 @@ class SessionPooling(keras.layers.Layer):
 
     def __init__(self, mode: str = "mean", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # It takes the padding mask as an argument; one Keras attached to `x` is consumed, not passed on.
+        self.supports_masking = True
         if mode not in MODES:
             raise ValueError(f"pooling mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
@@ -99,6 +101,9 @@ class SessionPooling(keras.layers.Layer):
         if self.mode == "core":
             return summary
         return self.fusion(ops.concatenate([summary, last], axis=-1))
+
+    def compute_mask(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mode": self.mode}

@@ -44,6 +44,8 @@ class TransformerBlock(keras.layers.Layer):
     def __init__(self, width: int, num_heads: int, ff_dim: int, dropout: float = 0.1, causal: bool = False,
                  **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
+        # It takes the padding mask as an argument; one Keras attached to `x` is consumed, not passed on.
+        self.supports_masking = True
         self.width, self.num_heads, self.ff_dim, self.dropout_rate = width, num_heads, ff_dim, dropout
         self.causal = causal
         self.attention = keras.layers.MultiHeadAttention(num_heads, width // num_heads, dropout=dropout)
@@ -72,6 +74,9 @@ class TransformerBlock(keras.layers.Layer):
         query = self.attention_norm(query + self.attention_dropout(attended, training=training))
         hidden = self.ff_out(self.ff_in(query))
         return self.ff_norm(query + self.ff_dropout(hidden, training=training))
+
+    def compute_mask(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "width": self.width, "num_heads": self.num_heads, "ff_dim": self.ff_dim,

@@ -23,6 +23,8 @@ def _padded(x: np.ndarray, extra: int) -> np.ndarray:
     return np.concatenate([x, noise * 100], axis=1)  # junk in the padding must not leak
 
 
+# Keras warned that each block and pooling "destroys the mask" it never needed: they take the mask as an argument.
+@pytest.mark.filterwarnings("error:.*does not support masking:UserWarning")
 @pytest.mark.parametrize("mode", ["mean", "last", "attention", "core"])
 def test_session_encoder_ignores_padding(mode):
     keras.utils.set_random_seed(0)
@@ -34,6 +36,7 @@ def test_session_encoder_ignores_padding(mode):
     np.testing.assert_allclose(ops.convert_to_numpy(short), ops.convert_to_numpy(long), atol=1e-5)
 
 
+@pytest.mark.filterwarnings("error:.*does not support masking:UserWarning")
 @pytest.mark.parametrize("kind, causal, mode", [("gru", False, "last"), ("gru", False, "mean"), ("transformer", True, "last")])
 def test_gru_and_causal_encoders_ignore_padding(kind, causal, mode):
     keras.utils.set_random_seed(0)
