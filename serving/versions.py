@@ -46,6 +46,7 @@ from serving.warmup import read_warmup_requests
 
 DEFAULT_POLL_S = 5.0
 MAX_VERSION = 2**63 - 1  # ModelSpec.version is an int64
+MTIME_RESOLUTION_S = 1.0  # tf.io.gfile.stat gives mtimes in whole seconds: a change may be this much newer
 _REPORTED: set[str] = set()  # ignored directory names already logged
 State = get_model_status_pb2.ModelVersionStatus.State
 LOADING, AVAILABLE, END = State.Value("LOADING"), State.Value("AVAILABLE"), State.Value("END")
@@ -181,7 +182,7 @@ class VersionManager:
         """Whether nothing under the version's directory changed for `settle_s` (waits up to that long to see)."""
         path = os.path.join(self.model_dir, str(version))
         changed, files = newest_change(path)
-        quiet_s = time.time() - changed
+        quiet_s = time.time() - changed - MTIME_RESOLUTION_S
         if quiet_s >= self.settle_s:
             return True
         if self._stopping.wait(self.settle_s - quiet_s):
