@@ -4,8 +4,10 @@ Everything a request needs is worked out once per loaded version (the concrete f
 each input's dtype and rank from its TensorSpec, the output names), so a request pays
 for a few comparisons, one call and one bytes copy per output. A bad request raises
 `RequestError` with the gRPC code and a message that names the input and what was
-expected; errors TensorFlow raises while running (say, a session with no known item)
-carry a gRPC code of their own: `status_of` maps them. A message quotes at most
+expected; errors TensorFlow raises while running (say, `recommend_from_metadata` inputs of
+different shapes) carry a gRPC code of their own: `status_of` maps them. A session with no
+known item is not an error of the model's: `refuse_sessions_without_items` reads it from
+the answer. A message quotes at most
 `MAX_QUOTED` characters of any name a client sent (`quoted`, `quoted_names`): a status
 whose details overflow gRPC's metadata limit (8 KB) reaches the client as a transport
 RESOURCE_EXHAUSTED, and the real reason is lost.

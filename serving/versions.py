@@ -4,8 +4,8 @@ The layout is TF Serving's: `<base_path>/<model_name>/<version>/saved_model.pb`,
 version a number. Names that are not numbers (a Pusher's `.tmp-*` copy in progress),
 numbers that do not fit a version (int64, as ModelSpec's), and version directories
 without `saved_model.pb` yet are ignored. A version written in place (plain `cp -r`,
-rsync, an object-store sync) is loaded once nothing under it has changed for `settle_s`. As TF Serving's default
-latest-version policy does, the newest version is loaded, warmed up with its
+rsync, an object-store sync) is loaded once nothing under it has changed for `settle_s`.
+As TF Serving's default latest-version policy does, the newest version is loaded, warmed up with its
 `assets.extra/tf_serving_warmup_requests`, marked AVAILABLE, put in place, and only then
 is the previous one marked END. A request reads `current` once and finishes on that
 `Servable` even if a swap happens meanwhile (the reference keeps the old model alive

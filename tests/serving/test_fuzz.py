@@ -17,6 +17,7 @@ from typing import Callable
 import grpc
 import numpy as np
 import pytest
+import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from components import contract
@@ -35,8 +36,6 @@ NEVER = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 
 def _valid_requests(sessions: list[list[str]]) -> list[predict_pb2.PredictRequest]:
     """One valid request per signature."""
-    import tensorflow as tf
-
     def request(signature: str, **inputs: np.ndarray) -> predict_pb2.PredictRequest:
         made = predict_pb2.PredictRequest()
         made.model_spec.name, made.model_spec.signature_name = MODEL_NAME, signature
