@@ -26,6 +26,7 @@ RUN uv sync --frozen --no-dev --extra "${EXTRA}" --no-install-project --no-cache
 
 # The code, installed as the project (editable, as in .venv): Beam's worker processes and
 # TFX's executors import `components`, `model`, ... from any working directory.
+COPY contract ./contract
 COPY components ./components
 COPY model ./model
 COPY reporting ./reporting

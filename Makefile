@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::FutureWarning
 
-.PHONY: setup setup-orchestrators run test
+.PHONY: setup setup-orchestrators run test lint format
 
 setup:
 	@scripts/setup.sh
@@ -18,6 +18,15 @@ run: setup
 	$(PY) -m tfx_pipeline.runners.local
 
 ## test: the test suite (installs headless Chromium first: the report tests render HTML in it)
-test: setup-orchestrators
+test: setup-orchestrators lint
 	@scripts/install_chromium.sh
 	$(PY) -m pytest
+
+## lint: ruff's lint (with import order) and format check; `make format` rewrites
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .

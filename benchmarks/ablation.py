@@ -51,15 +51,16 @@ TRIALS: dict[str, dict[str, Any]] = {
     "temperature_0.06": {"temperature": 0.06},
     "width_128": {"item_dim": 128, "id_dim": 128, "ff_dim": 256},
     "no_repeat_bonus": {"repeat_bonus": 0.0},
-}  # fmt: skip
+}
 
 
 def trial_config(dataset: str, name: str) -> ModelConfig:
     return ModelConfig.preset(VARIANT, **{**bench.DATASETS[dataset].model_overrides, **TRIALS[name]})
 
 
-def run_trial(dataset: str, name: str, train_examples: int, epochs: int, eval_examples: int,
-              work_dir: str) -> dict[str, Any]:  # fmt: skip
+def run_trial(
+    dataset: str, name: str, train_examples: int, epochs: int, eval_examples: int, work_dir: str
+) -> dict[str, Any]:
     config = dataclasses.replace(trial_config(dataset, name), epochs=epochs)
     steps = epochs * -(-train_examples // (epochs * config.batch_size))
     eval_steps = -(-eval_examples // config.batch_size)
@@ -149,8 +150,11 @@ def main(argv: list[str]) -> None:
         write_result(name, {"dataset": args.dataset, "variant": VARIANT, "budget": budget, "rows": rows})
         with open(os.path.join(RESULTS_DIR, f"{name}.md"), "w") as f:
             f.write(markdown(args.dataset, rows, budget))
-        print(f"{trial}: val HIT@20 {row['val_hit@20']:.2f} MRR@20 {row['val_mrr@20']:.2f} | test P@20 "
-              f"{row['test_p@20']:.2f} MRR@20 {row['test_mrr@20']:.2f} | {row['train_examples_per_s']:,} ex/s", flush=True)
+        print(
+            f"{trial}: val HIT@20 {row['val_hit@20']:.2f} MRR@20 {row['val_mrr@20']:.2f} | test P@20 "
+            f"{row['test_p@20']:.2f} MRR@20 {row['test_mrr@20']:.2f} | {row['train_examples_per_s']:,} ex/s",
+            flush=True,
+        )
     print(markdown(args.dataset, rows, budget))
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from components import contract
+import contract
 from model import features
 from model.inputs import item_table
 
@@ -74,10 +74,12 @@ class VSKNN:
         real times) by session id in natural order, which is that split's date order.
         """
         table = item_table(item_ids)
-        spec = {contract.SESSION_ID: tf.io.FixedLenFeature([], tf.string),
-                contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
-                contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string),
-                contract.TARGET_TIMESTAMP: tf.io.FixedLenFeature([], tf.int64)}  # fmt: skip
+        spec = {
+            contract.SESSION_ID: tf.io.FixedLenFeature([], tf.string),
+            contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
+            contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string),
+            contract.TARGET_TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
+        }
         files = tf.io.gfile.glob(file_pattern)
         dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(8192)
         session_ids, times, example_rows, item_rows = [], [], [], []
@@ -103,8 +105,10 @@ class VSKNN:
         position[recency] = np.arange(len(ids))
         examples, items = np.concatenate(example_rows), np.concatenate(item_rows)
         keep = items >= 0
-        matrix = sp.csr_matrix((np.ones(keep.sum(), "float32"), (position[example_session[examples[keep]]], items[keep])),
-                               shape=(len(ids), len(item_ids)))  # fmt: skip
+        matrix = sp.csr_matrix(
+            (np.ones(keep.sum(), "float32"), (position[example_session[examples[keep]]], items[keep])),
+            shape=(len(ids), len(item_ids)),
+        )
         matrix.data[:] = 1.0  # duplicates were summed
         return matrix
 
@@ -117,7 +121,9 @@ class VSKNN:
         keys = batch * self.sessions.shape[1] + items
         _, latest = np.unique(keys[::-1], return_index=True)  # items are oldest first
         latest = len(keys) - 1 - latest
-        return sp.csr_matrix((weights[latest], (batch[latest], items[latest])), shape=(rows.shape[0], self.sessions.shape[1]))
+        return sp.csr_matrix(
+            (weights[latest], (batch[latest], items[latest])), shape=(rows.shape[0], self.sessions.shape[1])
+        )
 
     def __call__(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
         rows = _rows(inputs)

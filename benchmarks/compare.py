@@ -32,20 +32,25 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
+import contract
 from benchmarks import train as bench
 from benchmarks.common import RESULTS_DIR, peak_rss_mb, write_result
 from benchmarks.search import compare_config, load_search
-from components import contract
 from model.config import BASELINES, VARIANTS, ModelConfig
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 FAMILY = ("TRec_id", "MuTRec_id", "TRec_title", "MeTRec", "M2TRec", "M2TRec_hybrid", "HierSRec")
 ROWS = ("Pop", "V-SKNN", *BASELINES, *FAMILY)
 # The item encoder's inputs, by the ModelConfig flag that switches each on.
-INPUTS = {"use_item_id": "item ids", "use_title": "titles", "use_categories": "categories", "use_brand": "brands",
-          "use_price": "prices"}  # fmt: skip
+INPUTS = {
+    "use_item_id": "item ids",
+    "use_title": "titles",
+    "use_categories": "categories",
+    "use_brand": "brands",
+    "use_price": "prices",
+}
 KS = (5, 10, 20)
 
 
@@ -58,10 +63,10 @@ class Budget:
     """
 
     epochs: int
-    eval_examples: Optional[int] = None  # validation examples per epoch (None: the whole eval split)
-    train_examples: Optional[int] = None
+    eval_examples: int | None = None  # validation examples per epoch (None: the whole eval split)
+    train_examples: int | None = None
 
-    def train_steps(self, batch_size: int) -> Optional[int]:
+    def train_steps(self, batch_size: int) -> int | None:
         if self.train_examples is None:
             return None
         return self.epochs * math.ceil(self.train_examples / (self.epochs * batch_size))
@@ -72,7 +77,7 @@ def row_config(dataset: str, row: str, budget: Budget) -> ModelConfig:
     return ModelConfig.preset(row, **bench.DATASETS[dataset].model_overrides, epochs=budget.epochs)
 
 
-def unavailable(dataset: str, row: str) -> Optional[str]:
+def unavailable(dataset: str, row: str) -> str | None:
     """Why `row` cannot run on `dataset` (the data lack all its inputs), or None."""
     if row not in VARIANTS:
         return None
@@ -99,30 +104,65 @@ def _baseline_row(dataset: str, row: str, work_dir: str) -> dict[str, Any]:
     train_s = time.time() - start
     start = time.time()
     metrics = bench.evaluate(model, catalog, prepared["splits"][contract.TEST], 50)
-    return {"row": row, "family": "baseline", "metrics": metrics, "train_wall_s": round(train_s, 1),
-            "train_examples_per_s": None, "parameters": None, "peak_rss_mb": round(peak_rss_mb()), "epochs_run": None,
-            "hyperparameters": hyperparameters, "eval_wall_s": round(time.time() - start, 1)}  # fmt: skip
+    return {
+        "row": row,
+        "family": "baseline",
+        "metrics": metrics,
+        "train_wall_s": round(train_s, 1),
+        "train_examples_per_s": None,
+        "parameters": None,
+        "peak_rss_mb": round(peak_rss_mb()),
+        "epochs_run": None,
+        "hyperparameters": hyperparameters,
+        "eval_wall_s": round(time.time() - start, 1),
+    }
 
 
 def _neural_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[str, Any]:
     config = row_config(dataset, row, budget)
     eval_steps = math.ceil(budget.eval_examples / config.batch_size) if budget.eval_examples else None
     result = bench.fit_and_evaluate(dataset, config, work_dir, budget.train_steps(config.batch_size), eval_steps)
-    return {"row": row, "family": "baseline" if row in BASELINES else "model", "metrics": result["metrics"],
-            **{key: result[key] for key in ("train_wall_s", "train_examples_per_s", "parameters", "epochs_run",
-                                             "examples_seen", "best_val_hit@20", "best_val_mrr@20", "precision")},
-            "repeat_bonus": result["repeat_bonus"]["chosen"],
-            "peak_rss_mb": round(peak_rss_mb()), "hyperparameters": result["config"],
-            "eval_wall_s": result["eval_wall_s"]}  # fmt: skip
+    return {
+        "row": row,
+        "family": "baseline" if row in BASELINES else "model",
+        "metrics": result["metrics"],
+        **{
+            key: result[key]
+            for key in (
+                "train_wall_s",
+                "train_examples_per_s",
+                "parameters",
+                "epochs_run",
+                "examples_seen",
+                "best_val_hit@20",
+                "best_val_mrr@20",
+                "precision",
+            )
+        },
+        "repeat_bonus": result["repeat_bonus"]["chosen"],
+        "peak_rss_mb": round(peak_rss_mb()),
+        "hyperparameters": result["config"],
+        "eval_wall_s": result["eval_wall_s"],
+    }
 
 
 def run_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[str, Any]:
     """One row, in this process."""
     reason = unavailable(dataset, row)
     if reason:
-        return {"row": row, "family": "model", "unavailable": reason, "metrics": {}, "train_wall_s": None,
-                "train_examples_per_s": None, "parameters": None, "peak_rss_mb": None, "epochs_run": None,
-                "hyperparameters": {}, "eval_wall_s": None}  # fmt: skip
+        return {
+            "row": row,
+            "family": "model",
+            "unavailable": reason,
+            "metrics": {},
+            "train_wall_s": None,
+            "train_examples_per_s": None,
+            "parameters": None,
+            "peak_rss_mb": None,
+            "epochs_run": None,
+            "hyperparameters": {},
+            "eval_wall_s": None,
+        }
     if row in ("Pop", "V-SKNN"):
         return _baseline_row(dataset, row, work_dir)
     return _neural_row(dataset, row, work_dir, budget)
@@ -160,15 +200,23 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"{bonus} | {params} | {r['peak_rss_mb']:,} |"
         )
     if counts:
-        lines += ["", f"Test examples: all {counts['all']['examples']:,}, tail {counts['tail']['examples']:,}, "
-                      f"{cold} {counts['cold']['examples']:,}. P@K = HIT@K; metrics in percent."]  # fmt: skip
-    lines += ["Repeat bonus: the logit bonus of the session's own items the row scored with (chosen on validation, "
-              "or 0 where the preset has none); –: the row predates it, or has no model."]
+        lines += [
+            "",
+            f"Test examples: all {counts['all']['examples']:,}, tail {counts['tail']['examples']:,}, "
+            f"{cold} {counts['cold']['examples']:,}. P@K = HIT@K; metrics in percent.",
+        ]
+    lines += [
+        "Repeat bonus: the logit bonus of the session's own items the row scored with (chosen on validation, "
+        "or 0 where the preset has none); –: the row predates it, or has no model."
+    ]
     lines += [f"- {r['row']}: {r['note']}" for r in rows if r.get("note")]
     current = result.get("budget")
-    lines += [f"- {r['row']}: an earlier run ({_budget_text(r['budget'])}, with the settings of its time), not "
-              f"re-run at today's budget ({_budget_text(current)}) yet." for r in rows
-              if r.get("epochs_run") and current and r.get("budget") != current]  # fmt: skip
+    lines += [
+        f"- {r['row']}: an earlier run ({_budget_text(r['budget'])}, with the settings of its time), not "
+        f"re-run at today's budget ({_budget_text(current)}) yet."
+        for r in rows
+        if r.get("epochs_run") and current and r.get("budget") != current
+    ]
     return "\n".join(lines)
 
 
@@ -215,8 +263,11 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     work_dir = os.path.abspath(args.work_dir or os.path.join(DEFAULT_OUTPUT_DIR, "benchmarks", args.dataset))
     recorded = compare_config(args.dataset)["budget"]
-    budget = Budget(args.epochs or recorded["epochs"], args.eval_examples or recorded.get("eval_examples"),
-                    args.train_examples or recorded.get("train_examples"))  # fmt: skip
+    budget = Budget(
+        args.epochs or recorded["epochs"],
+        args.eval_examples or recorded.get("eval_examples"),
+        args.train_examples or recorded.get("train_examples"),
+    )
 
     path = os.path.join(args.results_dir, f"compare_{args.dataset}.json")
     if args.row_output:  # the child: one row, in this process
@@ -228,8 +279,16 @@ def main(argv: list[str]) -> None:
     for row in args.row or ROWS:
         row_output = os.path.join(work_dir, "compare", f"{row}.json")
         os.makedirs(os.path.dirname(row_output), exist_ok=True)
-        command = [sys.executable, "-m", "benchmarks.compare", *_without_rows(argv), "--row", row,
-                   "--row-output", row_output]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.compare",
+            *_without_rows(argv),
+            "--row",
+            row,
+            "--row-output",
+            row_output,
+        ]
         print(f"== {row}: {shlex.join(command[1:])}", flush=True)
         try:
             failed = subprocess.run(command, timeout=60 * args.row_timeout_minutes).returncode
@@ -239,7 +298,11 @@ def main(argv: list[str]) -> None:
             print(f"!! {row} failed ({failed}); the table keeps its previous entry", flush=True)
             continue
         with open(row_output) as f:
-            entry = {**json.load(f), "command": shlex.join(["python", *command[1:-2]]), "budget": dataclasses.asdict(budget)}
+            entry = {
+                **json.load(f),
+                "command": shlex.join(["python", *command[1:-2]]),
+                "budget": dataclasses.asdict(budget),
+            }
         result = _load(path, args.dataset)
         result["budget"] = dataclasses.asdict(budget)
         result["rows"] = [r for r in result["rows"] if r["row"] != row] + [entry]

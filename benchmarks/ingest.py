@@ -18,8 +18,8 @@ import time
 
 from tfx import v1 as tfx
 
+import contract
 from benchmarks.common import peak_rss_mb, write_result
-from components import contract
 from components.readers import diginetica
 from components.session_example_gen import IngestConfig, SessionExampleGen
 from components.session_example_gen import report as report_lib
@@ -83,7 +83,11 @@ def _only_execution(directory: str) -> str:
 
 def check(result: dict) -> list[str]:
     actual = {**result["examples"], "items": result["items"], "categories": result["categories"]}
-    return [f"{key}: expected {value:,}, got {actual.get(key, 0):,}" for key, value in EXPECTED.items() if actual.get(key) != value]
+    return [
+        f"{key}: expected {value:,}, got {actual.get(key, 0):,}"
+        for key, value in EXPECTED.items()
+        if actual.get(key) != value
+    ]
 
 
 def main(argv: list[str]) -> int:

@@ -18,11 +18,11 @@ import json
 import os
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
+import contract
 from benchmarks import train as bench
 from benchmarks.common import RESULTS_DIR, write_result
-from components import contract
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 COMPARE_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_config.json")
@@ -45,10 +45,15 @@ def _search_vsknn(dataset: str, setup: dict[str, Any], work_dir: str) -> dict[st
         for sample_size in search["vsknn_space"]["sample_size"]:
             start = time.time()
             model = VSKNN(sessions, k=k, sample_size=sample_size)
-            metrics = bench.evaluate(model, catalog, prepared["splits"][contract.EVAL], 50,
-                                     max_examples=search["eval_examples"])["all"]  # fmt: skip
-            trial = {"change": {"k": k, "sample_size": sample_size}, "wall_s": round(time.time() - start),
-                     "val_hit@20": round(metrics["hit@20"], 4), "val_mrr@20": round(metrics["mrr@20"], 4)}  # fmt: skip
+            metrics = bench.evaluate(
+                model, catalog, prepared["splits"][contract.EVAL], 50, max_examples=search["eval_examples"]
+            )["all"]
+            trial = {
+                "change": {"k": k, "sample_size": sample_size},
+                "wall_s": round(time.time() - start),
+                "val_hit@20": round(metrics["hit@20"], 4),
+                "val_mrr@20": round(metrics["mrr@20"], 4),
+            }
             trials.append(trial)
             print(json.dumps(trial), flush=True)
     best = max(trials, key=lambda t: (t["val_hit@20"], t["val_mrr@20"]))
@@ -68,18 +73,25 @@ def load_search(dataset: str) -> dict[str, Any]:
 
 
 def _markdown(dataset: str, result: dict[str, Any], setup: dict[str, Any]) -> str:
-    lines = [f"# V-SKNN search, {dataset}", "",
-             f"Validation: the first {setup['search']['eval_examples']:,} examples of the eval split (carved from "
-             "training sessions; test is never read).", "",
-             "| k, sample | val HIT@20 | val MRR@20 | wall s |", "|---|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"# V-SKNN search, {dataset}",
+        "",
+        f"Validation: the first {setup['search']['eval_examples']:,} examples of the eval split (carved from "
+        "training sessions; test is never read).",
+        "",
+        "| k, sample | val HIT@20 | val MRR@20 | wall s |",
+        "|---|---:|---:|---:|",
+    ]
     for t in result["vsknn"]["trials"]:
-        lines.append(f"| {t['change']['k']}, {t['change']['sample_size']} | {100 * t['val_hit@20']:.2f} | "
-                     f"{100 * t['val_mrr@20']:.2f} | {t['wall_s']} |")  # fmt: skip
+        lines.append(
+            f"| {t['change']['k']}, {t['change']['sample_size']} | {100 * t['val_hit@20']:.2f} | "
+            f"{100 * t['val_mrr@20']:.2f} | {t['wall_s']} |"
+        )
     lines += ["", f"Chosen: `{json.dumps(result['vsknn']['chosen'])}`", ""]
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(bench.DATASETS), required=True)
     parser.add_argument("--work-dir", help="cache of prepared data (default outputs/benchmarks/<dataset>)")

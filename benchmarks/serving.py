@@ -26,8 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,26 +51,43 @@ def _export(work_dir: str) -> tuple[str, list[list[str]]]:
     """The model as `<work_dir>/<MODEL_NAME>/1` with warm-up requests (its directory), and test sessions to send."""
     import tensorflow_transform as tft
 
+    import contract
     from benchmarks.train import DATASETS, prepare
-    from components import contract
     from model import export
     from model.catalog import load_catalog
-    from model.inputs import read_prefixes
     from model.config import ModelConfig
+    from model.inputs import read_prefixes
     from model.model import build_model
     from model.trainer import TrainingSetup
-    from serving.warmup import write_warmup_requests
+    from model.warmup import write_warmup_requests
     from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
     dataset = DATASETS["diginetica"]
     prepared = prepare("diginetica", os.path.join(DEFAULT_OUTPUT_DIR, "benchmarks", "diginetica"))
-    catalog = load_catalog(prepared["catalog_files"], tft.TFTransformOutput(prepared["transform_dir"]), dataset.preprocessing)
-    config = ModelConfig.preset("M2TRec_hybrid", **dataset.model_overrides, item_dim=64, id_dim=64, num_layers=1,
-                                num_heads=2, ff_dim=128, pooling="attention", cosine_scores=True, temperature=0.08)  # fmt: skip
+    catalog = load_catalog(
+        prepared["catalog_files"], tft.TFTransformOutput(prepared["transform_dir"]), dataset.preprocessing
+    )
+    config = ModelConfig.preset(
+        "M2TRec_hybrid",
+        **dataset.model_overrides,
+        item_dim=64,
+        id_dim=64,
+        num_layers=1,
+        num_heads=2,
+        ff_dim=128,
+        pooling="attention",
+        cosine_scores=True,
+        temperature=0.08,
+    )
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
     version_dir = os.path.join(work_dir, MODEL_NAME, "1")
-    export.export_serving_model(model, catalog, tft.TFTransformOutput(prepared["transform_dir"]),
-                                TrainingSetup(config, dataset.preprocessing), version_dir)  # fmt: skip
+    export.export_serving_model(
+        model,
+        catalog,
+        tft.TFTransformOutput(prepared["transform_dir"]),
+        TrainingSetup(config, dataset.preprocessing),
+        version_dir,
+    )
     sessions = read_prefixes(prepared["splits"][contract.TEST], 500)
     write_warmup_requests(version_dir, MODEL_NAME, sessions[:10])
     return version_dir, sessions
@@ -128,7 +145,7 @@ def load(target: str, clients: int, seconds: float, sessions: list[list[str]]) -
         await asyncio.gather(*(client(i, start_at, start_at + seconds) for i in range(clients)))
 
     asyncio.run(run_all())
-    all_ms = np.concatenate([np.array(l) for l in latencies])
+    all_ms = np.concatenate([np.array(ms) for ms in latencies])
     return {
         "clients": clients,
         "requests": int(all_ms.size),
@@ -144,7 +161,7 @@ def in_process_call_ms(version_dir: str, sessions: list[list[str]], calls: int =
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the ops the Transform graph uses)
 
-    from model.export import ITEM_IDS, SERVING_DEFAULT
+    from contract.model_api import ITEM_IDS, SERVING_DEFAULT
     from serving.server import set_op_parallelism
     from serving.signatures import Signature
 
@@ -186,9 +203,11 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _describe(setup: str, result: dict[str, Any]) -> str:
-    return (f"{setup:<18} clients={result['clients']:>2}  p50 {result['p50_ms']:>6.2f} ms  p99 {result['p99_ms']:>6.2f} ms"
-            f"  {result['qps']:>7.1f} req/s  server CPU {result['server_cpu_ms']:.2f} ms/req  errors {result['errors']}"
-            f"  (in-process call {result['in_process_ms']:.2f} ms)")
+    return (
+        f"{setup:<18} clients={result['clients']:>2}  p50 {result['p50_ms']:>6.2f} ms  p99 {result['p99_ms']:>6.2f} ms"
+        f"  {result['qps']:>7.1f} req/s  server CPU {result['server_cpu_ms']:.2f} ms/req  errors {result['errors']}"
+        f"  (in-process call {result['in_process_ms']:.2f} ms)"
+    )
 
 
 def _median_row(setup: str, clients: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -238,10 +257,23 @@ def main(argv: list[str]) -> None:
         try:
             for setup, flags in SERVER_SETUPS.items():
                 port = _free_port()
-                command = [sys.executable, "-m", "serving.cli", "serve", "--base-path", work_dir, "--model-name",
-                           MODEL_NAME, "--port", str(port), *flags]  # fmt: skip
-                servers[setup] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                                  stderr=subprocess.DEVNULL), port  # fmt: skip
+                command = [
+                    sys.executable,
+                    "-m",
+                    "serving.cli",
+                    "serve",
+                    "--base-path",
+                    work_dir,
+                    "--model-name",
+                    MODEL_NAME,
+                    "--port",
+                    str(port),
+                    *flags,
+                ]
+                servers[setup] = (
+                    subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                    port,
+                )
             for server, port in servers.values():
                 _wait_until_serving(f"127.0.0.1:{port}", server)
             for round_number in range(1, args.rounds + 1):
@@ -250,11 +282,15 @@ def main(argv: list[str]) -> None:
                 for (setup, clients), results in rounds.items():
                     server, port = servers[setup]
                     cpu_before = _cpu_seconds(server.pid)
-                    out = _run_benchmark_process(["--seconds", str(args.seconds), "--load", f"127.0.0.1:{port}",
-                                                  str(clients), sessions_file], env)  # fmt: skip
+                    out = _run_benchmark_process(
+                        ["--seconds", str(args.seconds), "--load", f"127.0.0.1:{port}", str(clients), sessions_file],
+                        env,
+                    )
                     result = json.loads(out.splitlines()[-1])
                     # The server idles while the load generator starts: its CPU time is the requests'.
-                    result["server_cpu_ms"] = round((_cpu_seconds(server.pid) - cpu_before) * 1000 / result["requests"], 2)
+                    result["server_cpu_ms"] = round(
+                        (_cpu_seconds(server.pid) - cpu_before) * 1000 / result["requests"], 2
+                    )
                     result["in_process_ms"] = in_process_ms
                     results.append(result)
                     print(f"round {round_number}/{args.rounds}  {_describe(setup, result)}", flush=True)
@@ -266,8 +302,16 @@ def main(argv: list[str]) -> None:
     print(f"\nMedians of {args.rounds} rounds of {args.seconds:g} s:")
     for row in rows:
         print(_describe(row["server"], row))
-    write_result("serving", {"catalog_items": 43_097, "seconds_per_row": args.seconds, "rounds": args.rounds,
-                             "rows": rows, "benchmark_peak_rss_mb": round(peak_rss_mb())})  # fmt: skip
+    write_result(
+        "serving",
+        {
+            "catalog_items": 43_097,
+            "seconds_per_row": args.seconds,
+            "rounds": args.rounds,
+            "rows": rows,
+            "benchmark_peak_rss_mb": round(peak_rss_mb()),
+        },
+    )
 
 
 if __name__ == "__main__":

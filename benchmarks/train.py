@@ -24,12 +24,13 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+import contract
 from benchmarks.common import RESULTS_DIR, peak_rss_mb, write_result
-from components import contract
 from components.session_example_gen.config import IngestConfig
 from model import features
 from model.config import ModelConfig
@@ -112,10 +113,14 @@ def prepare(name: str, work_dir: str) -> dict[str, Any]:
     out = os.path.join(work_dir, "examples")
     with beam.Pipeline() as pipeline:
         executor._build_pipeline(
-            pipeline, os.path.join(data_dir, "clicks*"), os.path.join(data_dir, "catalog*"), dataset.ingest,
-            {s: os.path.join(out, s) for s in dataset.ingest.split_names}, os.path.join(out, contract.CATALOG_SPLIT),
+            pipeline,
+            os.path.join(data_dir, "clicks*"),
+            os.path.join(data_dir, "catalog*"),
+            dataset.ingest,
+            {s: os.path.join(out, s) for s in dataset.ingest.split_names},
+            os.path.join(out, contract.CATALOG_SPLIT),
             os.path.join(work_dir, "counters.json"),
-        )  # fmt: skip
+        )
     catalog_files = os.path.join(out, contract.CATALOG_SPLIT, "*")
     analyze_catalog_files(catalog_files, work_dir, dataset.preprocessing)
     prepared = {
@@ -129,8 +134,9 @@ def prepare(name: str, work_dir: str) -> dict[str, Any]:
     return prepared
 
 
-def evaluate(model: Any, catalog: Any, test_files: str, max_prefix_length: int,
-             max_examples: Optional[int] = None) -> dict[str, dict[str, Any]]:  # fmt: skip
+def evaluate(
+    model: Any, catalog: Any, test_files: str, max_prefix_length: int, max_examples: int | None = None
+) -> dict[str, dict[str, Any]]:
     """Ranks of every test target (or the first `max_examples`) among all catalog items, per slice.
 
     `model(inputs)[features.ITEM_LOGITS]` gives `[batch, items]` scores; any callable that
@@ -167,8 +173,9 @@ def load(name: str, work_dir: str) -> tuple[dict[str, Any], Any]:
     from model.catalog import load_catalog
 
     prepared = prepare(name, work_dir)
-    catalog = load_catalog(prepared["catalog_files"], tft.TFTransformOutput(prepared["transform_dir"]),
-                           DATASETS[name].preprocessing)  # fmt: skip
+    catalog = load_catalog(
+        prepared["catalog_files"], tft.TFTransformOutput(prepared["transform_dir"]), DATASETS[name].preprocessing
+    )
     return prepared, catalog
 
 
@@ -177,8 +184,9 @@ def train_examples(work_dir: str) -> int:
         return json.load(f)["stats"][f"examples/{contract.TRAIN}"]
 
 
-def fit_and_evaluate(name: str, config: ModelConfig, work_dir: str, train_steps: Optional[int] = None,
-                     eval_steps: Optional[int] = None) -> dict[str, Any]:  # fmt: skip
+def fit_and_evaluate(
+    name: str, config: ModelConfig, work_dir: str, train_steps: int | None = None, eval_steps: int | None = None
+) -> dict[str, Any]:
     """Trains `config` (early stopping on the eval split), then ranks the whole test split.
 
     `train_steps` caps the run at that many batches, spread over `config.epochs` (a fixed
@@ -189,11 +197,21 @@ def fit_and_evaluate(name: str, config: ModelConfig, work_dir: str, train_steps:
     prepared, catalog = load(name, work_dir)
     start = time.time()
     run_dir = os.path.join(work_dir, "runs", config.variant)
-    model, history = train(config, catalog, prepared["splits"][contract.TRAIN], prepared["splits"][contract.EVAL],
-                           run_dir, train_steps=train_steps, eval_steps=eval_steps)  # fmt: skip
+    model, history = train(
+        config,
+        catalog,
+        prepared["splits"][contract.TRAIN],
+        prepared["splits"][contract.EVAL],
+        run_dir,
+        train_steps=train_steps,
+        eval_steps=eval_steps,
+    )
     train_s = time.time() - start
     best = int(np.argmax(history["val_hit@20"]))
-    validation = {"hit": round(100 * history["val_hit@20"][best], 2), "mrr": round(100 * history["val_mrr@20"][best], 2)}
+    validation = {
+        "hit": round(100 * history["val_hit@20"][best], 2),
+        "mrr": round(100 * history["val_mrr@20"][best], 2),
+    }
     repeat_bonus: dict[str, Any] = {"chosen": config.repeat_bonus}
     if config.repeat_bonus is None:  # chosen after training: validation is the chosen value's
         with open(os.path.join(run_dir, REPEAT_BONUS_FILE)) as f:
@@ -204,8 +222,9 @@ def fit_and_evaluate(name: str, config: ModelConfig, work_dir: str, train_steps:
     precision = model.dtype_policy.name
     start = time.time()
     # The test split is ranked by the float32 model that the Trainer exports.
-    metrics = evaluate(float32_twin(model, catalog), catalog, prepared["splits"][contract.TEST],
-                       config.max_prefix_length)  # fmt: skip
+    metrics = evaluate(
+        float32_twin(model, catalog), catalog, prepared["splits"][contract.TEST], config.max_prefix_length
+    )
     return {
         "metrics": metrics,
         "train_examples": train_examples(work_dir),
@@ -246,7 +265,9 @@ def _parse_value(text: str) -> Any:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'variant':<16}{'P@20':>8}{'MRR@20':>8}{'NDCG@20':>9}{'tail P@20':>11}{'cold P@20':>11}{'ex/s':>8}{'min':>6}")
+    print(
+        f"{'variant':<16}{'P@20':>8}{'MRR@20':>8}{'NDCG@20':>9}{'tail P@20':>11}{'cold P@20':>11}{'ex/s':>8}{'min':>6}"
+    )
     for row in rows:
         tail, cold = row["metrics"]["tail"], row["metrics"]["cold"]
         print(

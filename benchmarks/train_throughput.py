@@ -39,13 +39,14 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+import contract
 from benchmarks import train as bench
 from benchmarks.common import write_result
-from components import contract
 from model import features
 from model.config import ModelConfig
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
@@ -54,8 +55,9 @@ DATASET = "diginetica"
 VARIANT = "M2TRec_hybrid"
 WIDTHS = (64, 128)
 # Today's tuned settings (the 53.99 run of train_diginetica.json) that every path shares.
-SHARED = dict(num_layers=1, num_heads=2, ff_dim=128, dropout=0.2, category_loss_weight=0.3, cosine_scores=True,
-              temperature=0.08)  # fmt: skip
+SHARED = dict(
+    num_layers=1, num_heads=2, ff_dim=128, dropout=0.2, category_loss_weight=0.3, cosine_scores=True, temperature=0.08
+)
 FP32_FULL = dict(precision="float32", softmax="full", train_rank_metrics=True, pooling="attention", batch_size=512)
 CORE_LAST_QUERY = {**FP32_FULL, "train_rank_metrics": False, "pooling": "core"}
 PATHS = {
@@ -116,7 +118,7 @@ def gemm_rates(width: int, items: int) -> dict[str, float]:
         a = tf.random.normal([SCORING_BATCH, width], dtype=tf.float32)
         b = tf.random.normal([width, items], dtype=tf.float32)
         a, b = tf.cast(a, dtype), tf.cast(b, dtype)
-        matmul = tf.function(lambda: tf.matmul(a, b))
+        matmul = tf.function(lambda a=a, b=b: tf.matmul(a, b))
         ms = _median_ms(matmul)
         rates[dtype] = round(2 * SCORING_BATCH * width * items / (ms / 1000) / 1e9, 1)
     return rates
@@ -285,21 +287,27 @@ def main(argv: list[str]) -> None:
     prepared, catalog = bench.load(DATASET, os.path.abspath(args.work_dir))
     train_files = prepared["splits"][contract.TRAIN]
     items = len(catalog.item_ids)
-    print(f"{DATASET}: {items:,} items; {VARIANT}, 1 layer; timing {args.steps} steps x {args.rounds} rounds", flush=True)
+    print(
+        f"{DATASET}: {items:,} items; {VARIANT}, 1 layer; timing {args.steps} steps x {args.rounds} rounds", flush=True
+    )
     result: dict[str, Any] = {"dataset": DATASET, "variant": VARIANT, "items": items, "cpu": cpu_bfloat16()}
     result["input_pipeline_examples_per_s"] = round(input_pipeline_rate(train_files, catalog, 512))
     print(f"input pipeline alone: {result['input_pipeline_examples_per_s']:,} examples/s", flush=True)
     rows, profiles, gemm = [], {}, {}
     for width in widths:
         gemm[width] = gemm_rates(width, items)
-        print(f"width {width}: scoring GEMM [{SCORING_BATCH},{width}]x[{width},{items}] GFLOP/s {gemm[width]}", flush=True)
+        print(
+            f"width {width}: scoring GEMM [{SCORING_BATCH},{width}]x[{width},{items}] GFLOP/s {gemm[width]}", flush=True
+        )
         runs = [build(path, width, catalog, train_files, args.batches) for path in paths]
         for run in runs:
             run.warm_up()
         for round_index in range(args.rounds):
             for run in runs:
                 run.time_round(args.steps)
-            print(f"  round {round_index + 1}: " + ", ".join(f"{r.path} {r.step_ms[-1]:.0f} ms" for r in runs), flush=True)
+            print(
+                f"  round {round_index + 1}: " + ", ".join(f"{r.path} {r.step_ms[-1]:.0f} ms" for r in runs), flush=True
+            )
         baseline = runs[0].examples_per_s
         for run in runs:
             mean_length = float(np.mean([(x[features.PREFIX_ROWS].numpy() >= 0).sum(1).mean() for x, _ in run.batches]))
@@ -319,20 +327,31 @@ def main(argv: list[str]) -> None:
                 "overrides": PATHS[run.path],
             }
             rows.append(row)
-            print(f"  {run.path:<18}{row['examples_per_s']:>8,} ex/s  x{row['speedup_vs_fp32_baseline']:<5} "
-                  f"{row['step_ms']:>7} ms/step  {row['achieved_gflop_per_s']:>6} GFLOP/s "
-                  f"({100 * row['fraction_of_fp32_gemm']:.0f}% of the GEMM rate)", flush=True)  # fmt: skip
+            print(
+                f"  {run.path:<18}{row['examples_per_s']:>8,} ex/s  x{row['speedup_vs_fp32_baseline']:<5} "
+                f"{row['step_ms']:>7} ms/step  {row['achieved_gflop_per_s']:>6} GFLOP/s "
+                f"({100 * row['fraction_of_fp32_gemm']:.0f}% of the GEMM rate)",
+                flush=True,
+            )
         for run in runs:
             if run.path in ("fp32_full", "default"):
                 parts = profile_step(run.model, run.batches[0])
                 step = statistics.median(run.step_ms)
                 parts["rest_executor_python"] = round(step - sum(parts.values()), 2)
                 profiles[f"width {width} / {run.path}"] = {"step_ms": round(step, 1), "parts_ms": parts}
-                print(f"  profile {run.path} ({step:.0f} ms/step): "
-                      + ", ".join(f"{k} {v:.0f}" for k, v in parts.items()), flush=True)  # fmt: skip
+                print(
+                    f"  profile {run.path} ({step:.0f} ms/step): "
+                    + ", ".join(f"{k} {v:.0f}" for k, v in parts.items()),
+                    flush=True,
+                )
         del runs
-    result.update(gemm_gflop_per_s={f"width {w}": r for w, r in gemm.items()}, rows=rows, profiles=profiles,
-                  steps=args.steps, rounds=args.rounds)  # fmt: skip
+    result.update(
+        gemm_gflop_per_s={f"width {w}": r for w, r in gemm.items()},
+        rows=rows,
+        profiles=profiles,
+        steps=args.steps,
+        rounds=args.rounds,
+    )
     path = write_result("train_throughput", result)
     print(f"wrote {path}")
 

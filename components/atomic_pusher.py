@@ -59,8 +59,11 @@ class Executor(pusher_executor.Executor):
             raise NotImplementedError("AtomicPusher pushes to a filesystem destination only")
         base_directory = destination.filesystem.base_directory
         # TF Serving serves the highest number: a Unix timestamp, bumped past any existing one.
-        existing = [int(name) for name in (fileio.listdir(base_directory) if fileio.exists(base_directory) else [])
-                    if name.strip("/").isdigit()]  # fmt: skip
+        existing = [
+            int(name)
+            for name in (fileio.listdir(base_directory) if fileio.exists(base_directory) else [])
+            if name.strip("/").isdigit()
+        ]
         version = str(max([int(time.time()), *(v + 1 for v in existing)]))
         model_dir = self.GetModelPath(input_dict)
         serving_path = push_atomically(model_dir, base_directory, version)

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from tfx import types
 from tfx.components import Trainer
@@ -25,21 +25,27 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils, json_utils
 
-from components import contract
+import contract
+from contract.model_api import CATALOG_FILES
 
 CATALOG_KEY = "catalog"
-CATALOG_FILES = "catalog_files"
 
 
 class SessionTrainerSpec(standard_component_specs.TrainerSpec):
-    INPUTS = {**standard_component_specs.TrainerSpec.INPUTS, CATALOG_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+    INPUTS = {
+        **standard_component_specs.TrainerSpec.INPUTS,
+        CATALOG_KEY: ChannelParameter(type=standard_artifacts.Examples),
+    }
 
 
 class Executor(trainer_executor.GenericExecutor):
     def _GetFnArgs(self, input_dict, output_dict, exec_properties):
         fn_args = super()._GetFnArgs(input_dict, output_dict, exec_properties)
         catalog_uri = artifact_utils.get_split_uri(input_dict[CATALOG_KEY], contract.CATALOG_SPLIT)
-        fn_args.custom_config = {**(fn_args.custom_config or {}), CATALOG_FILES: io_utils.all_files_pattern(catalog_uri)}
+        fn_args.custom_config = {
+            **(fn_args.custom_config or {}),
+            CATALOG_FILES: io_utils.all_files_pattern(catalog_uri),
+        }
         return fn_args
 
 
@@ -53,11 +59,11 @@ class SessionTrainer(Trainer):
         catalog: types.BaseChannel,
         transform_graph: types.BaseChannel,
         run_fn: str,
-        train_args: Optional[trainer_pb2.TrainArgs] = None,
-        eval_args: Optional[trainer_pb2.EvalArgs] = None,
-        custom_config: Optional[dict[str, Any]] = None,
-        base_model: Optional[types.BaseChannel] = None,
-        schema: Optional[types.BaseChannel] = None,
+        train_args: trainer_pb2.TrainArgs | None = None,
+        eval_args: trainer_pb2.EvalArgs | None = None,
+        custom_config: dict[str, Any] | None = None,
+        base_model: types.BaseChannel | None = None,
+        schema: types.BaseChannel | None = None,
     ):
         # Trainer.__init__ builds TrainerSpec itself, so the spec is built here instead.
         spec = SessionTrainerSpec(

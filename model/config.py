@@ -33,14 +33,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Optional
+from typing import Any
 
 _ID_ONLY = dict(use_item_id=True, use_title=False, use_categories=False, use_brand=False, use_price=False)
 VARIANTS = {
     "TRec_id": dict(_ID_ONLY, category_loss_weight=0.0),
     "MuTRec_id": dict(_ID_ONLY),
-    "TRec_title": dict(use_item_id=False, use_title=True, use_categories=False, use_brand=False, use_price=False,
-                       category_loss_weight=0.0),
+    "TRec_title": dict(
+        use_item_id=False,
+        use_title=True,
+        use_categories=False,
+        use_brand=False,
+        use_price=False,
+        category_loss_weight=0.0,
+    ),
     "MeTRec": dict(use_item_id=False, category_loss_weight=0.0),
     "M2TRec": dict(use_item_id=False),
     # M2TRec plus an item-id embedding: where metadata is thin (Diginetica: category only).
@@ -52,7 +58,7 @@ VARIANTS = {
     # no repeat bonus (as published).
     "GRU4Rec": dict(_ID_ONLY, category_loss_weight=0.0, session_encoder="gru", pooling="last", repeat_bonus=0.0),
     "SASRec": dict(_ID_ONLY, category_loss_weight=0.0, causal=True, pooling="last", repeat_bonus=0.0),
-}  # fmt: skip
+}
 BASELINES = ("GRU4Rec", "SASRec")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
@@ -108,7 +114,7 @@ class ModelConfig:
     temperature: float = 0.08
     # Items of the session's own prefix get this bonus on their logits (layers.RepeatBonus);
     # None: chosen on validation after training (model.model.REPEAT_BONUS_GRID); 0: none.
-    repeat_bonus: Optional[float] = None
+    repeat_bonus: float | None = None
     # Regularization: dropout on the candidates' item vectors in training (CORE); share of
     # catalog rows that train with the OOV id, so the hybrid's metadata path carries unseen
     # items; label smoothing of the item loss.
@@ -171,7 +177,9 @@ class ModelConfig:
         if self.temperature <= 0:
             raise ValueError("temperature must be > 0")
         if self.repeat_bonus is not None and self.repeat_bonus < 0:
-            raise ValueError(f"repeat_bonus must be >= 0 (0: none; None: chosen on validation), got {self.repeat_bonus}")
+            raise ValueError(
+                f"repeat_bonus must be >= 0 (0: none; None: chosen on validation), got {self.repeat_bonus}"
+            )
         if self.hierarchical and self.category_loss_weight <= 0:
             raise ValueError("hierarchical (HierSRec) needs the category heads: category_loss_weight > 0")
 
@@ -180,7 +188,7 @@ class ModelConfig:
         return self.category_loss_weight > 0
 
     @classmethod
-    def preset(cls, variant: str, **overrides: Any) -> "ModelConfig":
+    def preset(cls, variant: str, **overrides: Any) -> ModelConfig:
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)}")
         return cls(**{"variant": variant, **VARIANTS[variant], **overrides})
@@ -189,7 +197,7 @@ class ModelConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, fields: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, fields: dict[str, Any]) -> ModelConfig:
         """A preset (by `variant`) with the other fields as overrides."""
         fields = dict(fields)
         return cls.preset(fields.pop("variant", "M2TRec"), **fields)

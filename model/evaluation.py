@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -27,8 +28,8 @@ import tensorflow_model_analysis as tfma
 import tensorflow_text  # noqa: F401  (the model's tokenizer ops, for TFMA's model loading)
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
-from components import contract
-from model import export
+import contract
+from contract import model_api
 from model.metrics import rank_in_top_k, ranking_sums
 
 KS = (5, 10, 20)
@@ -50,8 +51,7 @@ class EvaluationConfig:
 class _RankCombiner(beam.CombineFn):
     """Mean of one rank metric (HIT/MRR/NDCG@K) over examples, from top-K lists and labels."""
 
-    def __init__(self, key: metric_types.MetricKey, kind: str, k: int, predictions_key: str,
-                 label_feature: Optional[str]):  # fmt: skip
+    def __init__(self, key: metric_types.MetricKey, kind: str, k: int, predictions_key: str, label_feature: str | None):
         self._key, self._metric, self._k = key, f"{kind}@{k}", k
         self._predictions_key, self._label_feature = predictions_key, label_feature
 
@@ -82,13 +82,24 @@ class _RankCombiner(beam.CombineFn):
         return {self._key: accumulator[0] / max(accumulator[1], 1.0)}
 
 
-def _rank_computations(name: str, kind: str, k: int, predictions_key: str, label_feature: Optional[str],
-                       eval_config=None, model_name: str = "", output_name: str = "", sub_key=None,
-                       aggregation_type=None, class_weights=None, example_weighted: bool = False,
-                       ) -> metric_types.MetricComputations:  # fmt: skip
+def _rank_computations(
+    name: str,
+    kind: str,
+    k: int,
+    predictions_key: str,
+    label_feature: str | None,
+    eval_config=None,
+    model_name: str = "",
+    output_name: str = "",
+    sub_key=None,
+    aggregation_type=None,
+    class_weights=None,
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
     del eval_config, aggregation_type, class_weights
-    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name, sub_key=sub_key,
-                                 example_weighted=example_weighted)  # fmt: skip
+    key = metric_types.MetricKey(
+        name=name, model_name=model_name, output_name=output_name, sub_key=sub_key, example_weighted=example_weighted
+    )
     # The category label is a transformed feature; the item label is the model spec's label.
     include = {tfma.constants.TRANSFORMED_FEATURES_KEY: {}, tfma.constants.FEATURES_KEY: {}} if label_feature else None
     return [
@@ -109,8 +120,12 @@ class NextItemRanking(metric_types.Metric):
     def __init__(self, kind: str = "hit", k: int = 20, name: str = ""):
         super().__init__(
             metric_util.merge_per_key_computations(_rank_computations),
-            name=name or f"{kind}@{k}", kind=kind, k=k, predictions_key=export.TOP_K_IDS, label_feature=None,
-        )  # fmt: skip
+            name=name or f"{kind}@{k}",
+            kind=kind,
+            k=k,
+            predictions_key=model_api.TOP_K_IDS,
+            label_feature=None,
+        )
 
 
 class CategoryRanking(metric_types.Metric):
@@ -119,18 +134,24 @@ class CategoryRanking(metric_types.Metric):
     def __init__(self, level: int = 1, kind: str = "hit", k: int = 1, name: str = ""):
         super().__init__(
             metric_util.merge_per_key_computations(_rank_computations),
-            name=name or f"category_l{level}_{kind}@{k}", kind=kind, k=k,
-            predictions_key=export.top_categories(level), label_feature=export.target_category(level),
-        )  # fmt: skip
+            name=name or f"category_l{level}_{kind}@{k}",
+            kind=kind,
+            k=k,
+            predictions_key=model_api.top_categories(level),
+            label_feature=model_api.target_category(level),
+        )
 
 
 metric_types.register_metric(NextItemRanking)
 metric_types.register_metric(CategoryRanking)
 
 
-def _metric_config(cls: type, thresholds: Sequence[tfma.PerSliceMetricThreshold] = (), **kwargs: Any) -> tfma.MetricConfig:
-    return tfma.MetricConfig(class_name=cls.__name__, module=__name__, config=json.dumps(kwargs),
-                             per_slice_thresholds=list(thresholds))  # fmt: skip
+def _metric_config(
+    cls: type, thresholds: Sequence[tfma.PerSliceMetricThreshold] = (), **kwargs: Any
+) -> tfma.MetricConfig:
+    return tfma.MetricConfig(
+        class_name=cls.__name__, module=__name__, config=json.dumps(kwargs), per_slice_thresholds=list(thresholds)
+    )
 
 
 def eval_config(config: EvaluationConfig, category_levels: int, top_categories: int = 3) -> tfma.EvalConfig:
@@ -138,16 +159,18 @@ def eval_config(config: EvaluationConfig, category_levels: int, top_categories: 
     overall = [tfma.SlicingSpec()]
 
     def gate(floor: float) -> list[tfma.PerSliceMetricThreshold]:
-        return [tfma.PerSliceMetricThreshold(
-            slicing_specs=overall,
-            threshold=tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
-                # A first model has no baseline and is judged on the floor alone.
-                change_threshold=tfma.GenericChangeThreshold(
-                    direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -config.max_regression}
+        return [
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=overall,
+                threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
+                    # A first model has no baseline and is judged on the floor alone.
+                    change_threshold=tfma.GenericChangeThreshold(
+                        direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -config.max_regression}
+                    ),
                 ),
-            ),
-        )]  # fmt: skip
+            )
+        ]
 
     floors = {("hit", 20): config.min_hit_at_20, ("mrr", 20): config.min_mrr_at_20}
     item_metrics = [
@@ -166,16 +189,16 @@ def eval_config(config: EvaluationConfig, category_levels: int, top_categories: 
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name=export.SERVE_EXAMPLES,
+                signature_name=model_api.SERVE_EXAMPLES,
                 label_key=contract.TARGET_ITEM_ID,
-                preprocessing_function_names=[export.TRANSFORM_FEATURES],
+                preprocessing_function_names=[model_api.TRANSFORM_FEATURES],
             )
         ],
         slicing_specs=[
             tfma.SlicingSpec(),
-            tfma.SlicingSpec(feature_keys=[export.TAIL_SESSION]),
-            tfma.SlicingSpec(feature_keys=[export.COLD_START_TARGET]),
-            tfma.SlicingSpec(feature_keys=[export.SESSION_LENGTH]),
+            tfma.SlicingSpec(feature_keys=[model_api.TAIL_SESSION]),
+            tfma.SlicingSpec(feature_keys=[model_api.COLD_START_TARGET]),
+            tfma.SlicingSpec(feature_keys=[model_api.SESSION_LENGTH]),
         ],
         metrics_specs=[
             tfma.MetricsSpec(

@@ -22,59 +22,49 @@ ops are in it (TF Serving links tensorflow-text), no py_function.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import contract
+import contract
+from contract.model_api import (
+    BRANDS,
+    CATEGORY_PATHS,
+    COLD_START_TARGET,
+    EXAMPLES,
+    FROM_METADATA,
+    ITEM_IDS,
+    KNOWN_ITEMS,
+    PRICES,
+    SERVE_EXAMPLES,
+    SERVING_DEFAULT,
+    SESSION_LENGTH,
+    SESSION_LENGTH_BUCKETS,
+    TAIL_CLICKS,
+    TAIL_SESSION,
+    TARGET_TRAIN_CLICKS,
+    TITLES,
+    TOP_K_IDS,
+    TOP_K_SCORES,
+    TRANSFORM_FEATURES,
+    UNKNOWN_CATEGORY,
+    UNKNOWN_ITEMS,
+    target_category,
+    top_categories,
+    top_category_scores,
+)
 from model import features
 from model.catalog import Catalog, model_item_features
 from model.inputs import PADDING, item_table, prefix_rows
 
-SERVING_DEFAULT = "serving_default"
-FROM_METADATA = "recommend_from_metadata"
-TRANSFORM_FEATURES = "transform_features"
-SERVE_EXAMPLES = "serve_examples"
-# Signature input and output names.
-ITEM_IDS = "item_ids"
-TITLES = "titles"
-CATEGORY_PATHS = "category_paths"
-BRANDS = "brands"
-PRICES = "prices"
-EXAMPLES = "examples"
-TOP_K_IDS = "top_k_ids"
-TOP_K_SCORES = "top_k_scores"
-UNKNOWN_ITEMS = "unknown_items"
-KNOWN_ITEMS = "known_items"  # per session: 0 means no item the model knows, and empty recommendations
-NO_KNOWN_ITEMS = "every session needs at least one item the model knows (empty session, or only unknown ids)"
-UNKNOWN_CATEGORY = b"<unknown>"
-# transform_features' label and slice keys (see its docstring).
-TARGET_TRAIN_CLICKS = "target_train_clicks"
-TAIL_SESSION = "tail_session"
-COLD_START_TARGET = "cold_start_target"
-SESSION_LENGTH = "session_length"
-TAIL_CLICKS = 10  # M2TRec: tail items have fewer than 10 occurrences in training
-# Prefix length -> bucket name: lower bounds and names.
-SESSION_LENGTH_BUCKETS = ([1, 2, 3, 5, 10], [b"1", b"2", b"3-4", b"5-9", b"10+"])
 TOP_K_BLOCK = 128  # items per block of top_k_by_blocks; the exported catalog is padded to a multiple
 
 
-def target_category(level: int) -> str:
-    return f"target_category_l{level}"
-
-
-def top_categories(level: int) -> str:
-    return f"top_categories_l{level}"
-
-
-def top_category_scores(level: int) -> str:
-    return f"top_category_scores_l{level}"
-
-
-def top_k_by_blocks(scores: tf.Tensor, k: int, block: int = TOP_K_BLOCK,
-                    items: Optional[int] = None) -> tuple[tf.Tensor, tf.Tensor]:  # fmt: skip
+def top_k_by_blocks(
+    scores: tf.Tensor, k: int, block: int = TOP_K_BLOCK, items: int | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
     """`tf.math.top_k(scores[:, :items], k)` (values, indices) of `[batch, width]`, exact, in a fraction of its time.
 
     TopKV2 over a 43k-item catalog costs more than the scoring matmul on CPU. Items are
@@ -149,18 +139,28 @@ class RecommenderModule(tf.Module):
         # so a request pays only for the session side, the matmul and top-K. Zero columns pad it
         # to whole blocks of top_k_by_blocks, which leaves them out.
         self.num_items = len(catalog.item_ids)
-        self.scoring_vectors = tf.Variable(pad_items(np.asarray(model.scoring_vectors(item_vectors)), axis=1),
-                                           trainable=False, name="scoring_vectors")  # fmt: skip
+        self.scoring_vectors = tf.Variable(
+            pad_items(np.asarray(model.scoring_vectors(item_vectors)), axis=1), trainable=False, name="scoring_vectors"
+        )
         self.item_ids = tf.Variable(catalog.item_ids.astype(object).astype(bytes), trainable=False, name="item_ids")
         self.table = item_table(catalog.item_ids)
         # Category names per level (vocabulary + OOV), for outputs and the Evaluator's labels.
         self.category_names = [
-            tf.Variable(np.array([*tft_output.vocabulary_by_name(features.vocabulary_name(features.category_level(level))),
-                                  UNKNOWN_CATEGORY], dtype=object).astype(bytes), trainable=False)  # fmt: skip
+            tf.Variable(
+                np.array(
+                    [
+                        *tft_output.vocabulary_by_name(features.vocabulary_name(features.category_level(level))),
+                        UNKNOWN_CATEGORY,
+                    ],
+                    dtype=object,
+                ).astype(bytes),
+                trainable=False,
+            )
             for level in range(1, catalog.category_levels + 1)
         ]
-        item_categories = np.stack([catalog.features[features.category_level(k)]
-                                    for k in range(1, catalog.category_levels + 1)], 1)  # fmt: skip
+        item_categories = np.stack(
+            [catalog.features[features.category_level(k)] for k in range(1, catalog.category_levels + 1)], 1
+        )
         self.item_categories = tf.constant(item_categories)
         # HierSRec's candidate filter compares padded scores with each item's leaf category.
         self.padded_leaf_categories = tf.constant(pad_items(item_categories[:, -1], axis=0, value=-1))
@@ -171,8 +171,9 @@ class RecommenderModule(tf.Module):
         return self._model.value
 
     # --- Shared ---------------------------------------------------------------------------
-    def _recommend(self, prefix_vectors: tf.Tensor, mask: tf.Tensor, rows: tf.Tensor,
-                   unknown: tf.Tensor) -> dict[str, tf.Tensor]:  # fmt: skip
+    def _recommend(
+        self, prefix_vectors: tf.Tensor, mask: tf.Tensor, rows: tf.Tensor, unknown: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
         """Outputs for sessions of `prefix_vectors`; `rows`: their catalog rows (< 0: padding, or not in the catalog).
 
         A session with no item the model knows is answered on its own row, not refused with
@@ -189,7 +190,9 @@ class RecommenderModule(tf.Module):
         if self.config.candidate_categories and category_logits:
             # HierSRec's candidate set: only items in the top-N predicted leaf categories.
             leaf = tf.math.top_k(category_logits[-1], k=self.config.candidate_categories).indices
-            allowed = tf.reduce_any(self.padded_leaf_categories[None, :, None] == tf.cast(leaf[:, None, :], tf.int32), -1)
+            allowed = tf.reduce_any(
+                self.padded_leaf_categories[None, :, None] == tf.cast(leaf[:, None, :], tf.int32), -1
+            )
             scores = tf.where(allowed, scores, tf.float32.min)
         top_scores, top_rows = top_k_by_blocks(scores, self.config.top_k, items=self.num_items)
         outputs = {TOP_K_IDS: tf.gather(self.item_ids, top_rows), TOP_K_SCORES: top_scores}
@@ -206,31 +209,41 @@ class RecommenderModule(tf.Module):
     # tf_keras code takes seconds per signature.
     @tf.function(input_signature=[_matrix(tf.string, ITEM_IDS)], autograph=False)
     def serve(self, item_ids: tf.Tensor) -> dict[str, tf.Tensor]:
-        rows, unknown = prefix_rows(tf.ragged.boolean_mask(item_ids, item_ids != ""), self.table,
-                                    self.config.max_prefix_length)  # fmt: skip
+        rows, unknown = prefix_rows(
+            tf.ragged.boolean_mask(item_ids, item_ids != ""), self.table, self.config.max_prefix_length
+        )
         mask = rows != PADDING
         prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
         return self._recommend(prefix_vectors, mask, rows, unknown)
 
     @tf.function(
         input_signature=[
-            _matrix(tf.string, ITEM_IDS), _matrix(tf.string, TITLES), _matrix(tf.string, CATEGORY_PATHS),
-            _matrix(tf.string, BRANDS), _matrix(tf.float32, PRICES),
+            _matrix(tf.string, ITEM_IDS),
+            _matrix(tf.string, TITLES),
+            _matrix(tf.string, CATEGORY_PATHS),
+            _matrix(tf.string, BRANDS),
+            _matrix(tf.float32, PRICES),
         ],
         autograph=False,
-    )  # fmt: skip
+    )
     def serve_metadata(self, item_ids, titles, category_paths, brands, prices) -> dict[str, tf.Tensor]:
         shape = tf.shape(item_ids)
         # Every input describes the same [batch, length] items: refuse others with a message that says so.
-        checks = [tf.debugging.assert_equal(tf.shape(t), shape, message=f"{ITEM_IDS}, {TITLES}, {CATEGORY_PATHS}, "
-                                            f"{BRANDS} and {PRICES} must all have the same shape")
-                  for t in (titles, category_paths, brands, prices)]  # fmt: skip
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(t),
+                shape,
+                message=f"{ITEM_IDS}, {TITLES}, {CATEGORY_PATHS}, {BRANDS} and {PRICES} must all have the same shape",
+            )
+            for t in (titles, category_paths, brands, prices)
+        ]
         with tf.control_dependencies(checks):
             titles, category_paths, brands, prices = (tf.identity(t) for t in (titles, category_paths, brands, prices))
         # Sessions of no items at all ([batch, 0]) get one padding item, so that each has a first position.
         widen = [[0, 0], [0, tf.maximum(1 - shape[1], 0)]]
-        item_ids, titles, category_paths, brands = (tf.pad(t, widen, constant_values="")
-                                                    for t in (item_ids, titles, category_paths, brands))  # fmt: skip
+        item_ids, titles, category_paths, brands = (
+            tf.pad(t, widen, constant_values="") for t in (item_ids, titles, category_paths, brands)
+        )
         prices = tf.pad(prices, widen, constant_values=-1.0)
         shape = tf.shape(item_ids)
         present = (item_ids != "") | (titles != "") | (category_paths != "") | (brands != "")
@@ -269,11 +282,14 @@ class RecommenderModule(tf.Module):
         return {name: value for name, value in raw.items() if name in self.raw_feature_spec}
 
     def _parse_sessions(self, examples: tf.Tensor) -> tuple[tf.RaggedTensor, dict[str, tf.Tensor]]:
-        parsed = tf.io.parse_example(examples, {
-            contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
-            contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
-            contract.PREFIX_LENGTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-        })  # fmt: skip
+        parsed = tf.io.parse_example(
+            examples,
+            {
+                contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
+                contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
+                contract.PREFIX_LENGTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+            },
+        )
         return parsed[contract.PREFIX_ITEM_IDS][:, -self.config.max_prefix_length :], parsed
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES)], autograph=False)
@@ -296,9 +312,12 @@ class RecommenderModule(tf.Module):
         target_row = self.table.lookup(parsed[contract.TARGET_ITEM_ID])
         target_clicks = tf.where(target_row >= 0, tf.gather(self.item_train_clicks, tf.maximum(target_row, 0)), 0)
         prefix_rows = prefix.with_flat_values(self.table.lookup(prefix.flat_values))
-        prefix_clicks = tf.where(prefix_rows.flat_values >= 0,
-                                 tf.gather(self.item_train_clicks, tf.maximum(prefix_rows.flat_values, 0)), 0)  # fmt: skip
-        session_min = tf.minimum(tf.reduce_min(prefix.with_flat_values(prefix_clicks), axis=1, keepdims=False), target_clicks)
+        prefix_clicks = tf.where(
+            prefix_rows.flat_values >= 0, tf.gather(self.item_train_clicks, tf.maximum(prefix_rows.flat_values, 0)), 0
+        )
+        session_min = tf.minimum(
+            tf.reduce_min(prefix.with_flat_values(prefix_clicks), axis=1, keepdims=False), target_clicks
+        )
         length = tf.maximum(parsed[contract.PREFIX_LENGTH], tf.cast(prefix.row_lengths(), tf.int64))
         outputs = {
             ITEM_IDS: prefix.to_tensor(default_value=""),
@@ -309,7 +328,8 @@ class RecommenderModule(tf.Module):
             # The bucket is the number of lower bounds the length reaches, minus one.
             SESSION_LENGTH: tf.gather(
                 tf.constant(SESSION_LENGTH_BUCKETS[1]),
-                tf.reduce_sum(tf.cast(length[:, None] >= tf.constant(SESSION_LENGTH_BUCKETS[0], tf.int64), tf.int32), 1) - 1,
+                tf.reduce_sum(tf.cast(length[:, None] >= tf.constant(SESSION_LENGTH_BUCKETS[0], tf.int64), tf.int32), 1)
+                - 1,
             ),
         }
         for level, names in enumerate(self.category_names, start=1):
@@ -318,8 +338,9 @@ class RecommenderModule(tf.Module):
         return outputs
 
 
-def export_serving_model(model: Any, catalog: Catalog, tft_output: tft.TFTransformOutput, setup: Any,
-                         export_dir: str) -> RecommenderModule:  # fmt: skip
+def export_serving_model(
+    model: Any, catalog: Catalog, tft_output: tft.TFTransformOutput, setup: Any, export_dir: str
+) -> RecommenderModule:
     """Writes the SavedModel with the three signatures; `catalog` decides what can be recommended."""
     module = RecommenderModule(model, catalog, tft_output, setup)
     signatures = {

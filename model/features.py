@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from components import contract
+import contract
 
 # --- Transformed catalog features (outputs of preprocessing_fn), one row per item ------
 ITEM_ID = contract.ITEM_ID  # the raw id, passed through: the row's key

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from components import contract
+import contract
 from model import features
 
 PADDING = -1
@@ -37,7 +37,9 @@ def item_table(item_ids: np.ndarray) -> tf.lookup.StaticHashTable:
     return tf.lookup.StaticHashTable(initializer, default_value=PADDING)
 
 
-def prefix_rows(item_ids: tf.RaggedTensor, table: tf.lookup.StaticHashTable, max_length: int) -> tuple[tf.Tensor, tf.Tensor]:
+def prefix_rows(
+    item_ids: tf.RaggedTensor, table: tf.lookup.StaticHashTable, max_length: int
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Ragged `[batch, (items)]` ids -> dense rows `[batch, width]` and unknown counts `[batch]`.
 
     `width` is the longest session's length rounded up to a power of two, at most
@@ -69,7 +71,10 @@ def read_prefixes(file_pattern: str | list[str], count: int) -> list[list[str]]:
     """The prefixes (id lists, oldest first) of the first `count` session examples."""
     records = tf.data.TFRecordDataset(_files(file_pattern), compression_type="GZIP").take(count)
     return [
-        [v.decode() for v in tf.train.Example.FromString(r.numpy()).features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value]
+        [
+            v.decode()
+            for v in tf.train.Example.FromString(r.numpy()).features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value
+        ]
         for r in records
     ]
 

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import keras
 import numpy as np
@@ -45,17 +45,33 @@ class SessionRecommender(keras.Model):
         self.vocab_sizes = dict(vocab_sizes)
         self.category_levels = category_levels
         self.item_encoder = ItemEncoder(
-            vocab_sizes, category_levels,
-            use_item_id=config.use_item_id, use_title=config.use_title, use_categories=config.use_categories,
-            use_brand=config.use_brand, use_price=config.use_price, id_dim=config.id_dim,
-            title_dim=config.title_dim, category_dim=config.category_dim, brand_dim=config.brand_dim,
-            price_dim=config.price_dim, output_dim=config.item_dim, name="item_encoder",
-        )  # fmt: skip
+            vocab_sizes,
+            category_levels,
+            use_item_id=config.use_item_id,
+            use_title=config.use_title,
+            use_categories=config.use_categories,
+            use_brand=config.use_brand,
+            use_price=config.use_price,
+            id_dim=config.id_dim,
+            title_dim=config.title_dim,
+            category_dim=config.category_dim,
+            brand_dim=config.brand_dim,
+            price_dim=config.price_dim,
+            output_dim=config.item_dim,
+            name="item_encoder",
+        )
         self.session_encoder = SessionEncoder(
-            config.item_dim, config.num_layers, config.num_heads, config.ff_dim, config.dropout,
-            config.max_prefix_length, config.pooling, kind=config.session_encoder, causal=config.causal,
+            config.item_dim,
+            config.num_layers,
+            config.num_heads,
+            config.ff_dim,
+            config.dropout,
+            config.max_prefix_length,
+            config.pooling,
+            kind=config.session_encoder,
+            causal=config.causal,
             name="session_encoder",
-        )  # fmt: skip
+        )
         head_levels = range(1, category_levels + 1) if config.uses_category_heads else range(0)
         self.category_heads = (
             CategoryHeads([vocab_sizes[features.category_level(k)] for k in head_levels], name="category_heads")
@@ -64,11 +80,14 @@ class SessionRecommender(keras.Model):
         )
         self.fusion = HierarchicalFusion(config.item_dim, name="hierarchical_fusion") if config.hierarchical else None
         self.item_id_head = (
-            keras.layers.Dense(vocab_sizes[features.ITEM_ID_INDEX], name="item_id_head") if config.item_id_head else None
+            keras.layers.Dense(vocab_sizes[features.ITEM_ID_INDEX], name="item_id_head")
+            if config.item_id_head
+            else None
         )
         # None (chosen on validation after training) starts at 0; a set 0 leaves the layer out.
-        self.repeat_bonus = (RepeatBonus(config.repeat_bonus or 0.0, name="repeat_bonus")
-                             if config.repeat_bonus != 0 else None)  # fmt: skip
+        self.repeat_bonus = (
+            RepeatBonus(config.repeat_bonus or 0.0, name="repeat_bonus") if config.repeat_bonus != 0 else None
+        )
         self.item_dropout = keras.layers.Dropout(config.item_dropout, name="item_dropout")
         self.rank_metrics = [RankMetric(kind, TRACKED_K) for kind in ("hit", "mrr")]
         self.seed_generator = keras.random.SeedGenerator(1337)
@@ -90,7 +109,9 @@ class SessionRecommender(keras.Model):
         self._catalog = {name: ops.convert_to_tensor(catalog_features[name]) for name in self.catalog_features}
         # Exact score ties in the rank metrics go to the more clicked item, as in evaluation.
         clicks = catalog_features.get(features.TRAIN_CLICKS)
-        self._tie_break = None if clicks is None else ops.convert_to_tensor(popularity_ranks(np.asarray(clicks)), "float32")
+        self._tie_break = (
+            None if clicks is None else ops.convert_to_tensor(popularity_ranks(np.asarray(clicks)), "float32")
+        )
 
     @property
     def samples_negatives(self) -> bool:
@@ -105,7 +126,7 @@ class SessionRecommender(keras.Model):
         return {name: ops.take(values, rows, axis=0) for name, values in self._catalog.items()}
 
     # --- Forward ------------------------------------------------------------------------
-    def encode_items(self, item_features: Optional[dict[str, Any]] = None, drop_ids: bool = False) -> Any:
+    def encode_items(self, item_features: dict[str, Any] | None = None, drop_ids: bool = False) -> Any:
         """Item vectors for `item_features` (default: the whole catalog).
 
         With `drop_ids` (training's candidates), `id_dropout` of the rows get the OOV id, as
@@ -205,7 +226,7 @@ class SessionRecommender(keras.Model):
             outputs[ITEM_ID_LOGITS] = ops.cast(self.item_id_head(session), "float32")
         return outputs
 
-    def choose_repeat_bonus(self, eval_data: Any, steps: Optional[int] = None) -> dict[str, dict[str, float]]:
+    def choose_repeat_bonus(self, eval_data: Any, steps: int | None = None) -> dict[str, dict[str, float]]:
         """Sets the repeat bonus to the value of REPEAT_BONUS_GRID with the best HIT@20 on `eval_data` (then MRR@20).
 
         One pass over `eval_data` (`steps` batches; default all): each batch's logits without
@@ -221,7 +242,9 @@ class SessionRecommender(keras.Model):
             own_items = session_items(inputs[features.PREFIX_ROWS], ops.shape(logits)[1])
             for bonus in REPEAT_BONUS_GRID:
                 scores = logits + bonus * own_items
-                ranks[bonus].append(ops.convert_to_numpy(target_rank(scores, labels[features.TARGET_ROW], self._tie_break)))
+                ranks[bonus].append(
+                    ops.convert_to_numpy(target_rank(scores, labels[features.TARGET_ROW], self._tie_break))
+                )
         results = {}
         for bonus, parts in ranks.items():
             metrics = ranking_metrics(np.concatenate(parts), ks=(TRACKED_K,))
@@ -250,8 +273,9 @@ class SessionRecommender(keras.Model):
         """
         config = self.model_config
         target = ops.cast(target, "int32")
-        negatives = keras.random.randint((config.num_sampled,), 0, self.catalog_size, seed=self.seed_generator,
-                                         dtype="int32")  # fmt: skip
+        negatives = keras.random.randint(
+            (config.num_sampled,), 0, self.catalog_size, seed=self.seed_generator, dtype="int32"
+        )
         candidates = ops.concatenate([target, negatives])
         vectors = self._candidate_vectors(self.encode_items(self._catalog_rows(candidates), drop_ids=True))
         batch = ops.shape(target)[0]
@@ -266,7 +290,7 @@ class SessionRecommender(keras.Model):
         valid = ops.concatenate([ops.ones_like(positive, "bool"), ops.logical_not(accidental)], axis=1)
         return self._cross_entropy(logits, ops.zeros((batch,), "int32"), valid)
 
-    def _cross_entropy(self, logits: Any, target: Any, valid: Optional[Any] = None) -> Any:
+    def _cross_entropy(self, logits: Any, target: Any, valid: Any | None = None) -> Any:
         """Sparse softmax cross-entropy per example, with `label_smoothing` spread over the `valid` columns.
 
         `valid` (bool, like `logits`; default all) leaves out masked columns, whose -1e9
@@ -320,8 +344,13 @@ class SessionRecommender(keras.Model):
         return self.get_metrics_result()
 
 
-def build_model(config: ModelConfig, vocab_sizes: dict[str, int], category_levels: int,
-                catalog_features: dict[str, np.ndarray], jit_compile: bool = False) -> SessionRecommender:  # fmt: skip
+def build_model(
+    config: ModelConfig,
+    vocab_sizes: dict[str, int],
+    category_levels: int,
+    catalog_features: dict[str, np.ndarray],
+    jit_compile: bool = False,
+) -> SessionRecommender:
     """A compiled model holding `catalog_features`; built, so its weights exist.
 
     Its layers compute in `config.precision` (a Keras dtype policy; `auto` means float32
@@ -339,9 +368,12 @@ def build_model(config: ModelConfig, vocab_sizes: dict[str, int], category_level
     finally:
         keras.config.set_dtype_policy(previous)
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay,
-                                         use_ema=config.weight_average > 0,
-                                         ema_momentum=config.weight_average or 0.99),  # fmt: skip
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            use_ema=config.weight_average > 0,
+            ema_momentum=config.weight_average or 0.99,
+        ),
         jit_compile=jit_compile,
     )
     return model

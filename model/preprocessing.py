@@ -55,13 +55,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import tensorflow as tf
 import tensorflow_text as tf_text
 import tensorflow_transform as tft
 
-from components import contract
+import contract
 from model import features
 
 # Unicode punctuation and symbols become word boundaries ("2-6" -> "2 6", "Bear's" -> "bear s").
@@ -94,7 +95,7 @@ class PreprocessingConfig:
             raise ValueError("title_min_count and min_item_clicks must be >= 0")
 
     @classmethod
-    def from_dict(cls, fields: Optional[Mapping[str, Any]]) -> "PreprocessingConfig":
+    def from_dict(cls, fields: Mapping[str, Any] | None) -> PreprocessingConfig:
         """The config from a `custom_config` dict; keys that are not fields are ignored
         (the pipeline may share one custom_config between components)."""
         names = {field.name for field in dataclasses.fields(cls)}
@@ -104,7 +105,7 @@ class PreprocessingConfig:
 # --- Sparse (VarLen) inputs -> dense or ragged --------------------------------------------
 
 
-def _ragged(inputs: Mapping[str, Any], name: str) -> Optional[tf.RaggedTensor]:
+def _ragged(inputs: Mapping[str, Any], name: str) -> tf.RaggedTensor | None:
     value = inputs.get(name)
     if value is None:
         return None
@@ -158,14 +159,14 @@ def tokenize_titles(titles: tf.Tensor) -> tf.RaggedTensor:
     return tf_text.WhitespaceTokenizer().tokenize(spaced)
 
 
-def category_cuts(levels: Optional[tf.RaggedTensor], num_levels: int, batch: tf.Tensor) -> list[tf.Tensor]:
+def category_cuts(levels: tf.RaggedTensor | None, num_levels: int, batch: tf.Tensor) -> list[tf.Tensor]:
     """The path cut at levels 1..num_levels, joined with ' > ' (full path if shallower)."""
     if levels is None:
         return [tf.fill([batch], "") for _ in range(num_levels)]
     return [tf.strings.reduce_join(levels[:, :k], axis=1, separator=_CATEGORY_JOIN) for k in range(1, num_levels + 1)]
 
 
-def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Optional[Mapping[str, Any]] = None) -> dict:
+def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any] | None = None) -> dict:
     """TFX Transform entry point over the catalog (see the module docstring)."""
     config = PreprocessingConfig.from_dict(custom_config)
     if contract.ITEM_ID not in inputs:
@@ -253,9 +254,9 @@ def analyze_catalog_files(file_pattern: str, work_dir: str, config: Preprocessin
     fn = functools.partial(preprocessing_fn, custom_config=dataclasses.asdict(config))
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=os.path.join(work_dir, "tmp")):
         transform_fn = (
-            (pipeline | "Read" >> source.BeamSource(), source.TensorAdapterConfig())
-            | "Analyze" >> tft_beam.AnalyzeDataset(fn)
-        )
+            pipeline | "Read" >> source.BeamSource(),
+            source.TensorAdapterConfig(),
+        ) | "Analyze" >> tft_beam.AnalyzeDataset(fn)
         _ = transform_fn | "Write" >> tft_beam.WriteTransformFn(transform_dir)
     # TFX's Transform writes the raw schema beside the transform graph; WriteTransformFn does not.
     metadata_io.write_metadata(

@@ -20,21 +20,21 @@ import math
 import os
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from components.session_trainer import CATALOG_FILES
+from contract.model_api import CATALOG_FILES
 from model import export, warm_start
 from model.catalog import Catalog, load_catalog
 from model.config import ModelConfig
 from model.inputs import read_prefixes, session_dataset
 from model.model import TRACKED_K, SessionRecommender, build_model
 from model.preprocessing import PreprocessingConfig
-from serving.warmup import write_warmup_requests
+from model.warmup import write_warmup_requests
 
 HISTORY_FILE = "history.json"
 WARM_START_FILE = "warm_start.json"
@@ -48,10 +48,12 @@ class TrainingSetup:
     preprocessing: PreprocessingConfig
 
     @classmethod
-    def from_custom_config(cls, custom_config: Optional[dict[str, Any]]) -> "TrainingSetup":
+    def from_custom_config(cls, custom_config: dict[str, Any] | None) -> TrainingSetup:
         custom_config = custom_config or {}
-        return cls(ModelConfig.from_dict(custom_config.get("model", {})),
-                   PreprocessingConfig.from_dict(custom_config.get("preprocessing")))  # fmt: skip
+        return cls(
+            ModelConfig.from_dict(custom_config.get("model", {})),
+            PreprocessingConfig.from_dict(custom_config.get("preprocessing")),
+        )
 
 
 def resolve_precision(precision: str) -> str:
@@ -97,12 +99,12 @@ class StopOnDivergence(keras.callbacks.Callback):
     def __init__(self) -> None:
         super().__init__()
         self.epoch = 0
-        self.diverged_at: Optional[tuple[int, int, float]] = None  # (epoch, batch, loss), counted from 1
+        self.diverged_at: tuple[int, int, float] | None = None  # (epoch, batch, loss), counted from 1
 
-    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch
 
-    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged_at = (self.epoch + 1, batch + 1, float(loss))
@@ -116,10 +118,10 @@ class Warmup(keras.callbacks.Callback):
         super().__init__()
         self.steps, self.step, self.target = steps, 0, 0.0
 
-    def on_train_begin(self, logs: Optional[dict] = None) -> None:
+    def on_train_begin(self, logs: dict | None = None) -> None:
         self.target = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
-    def on_train_batch_begin(self, batch: int, logs: Optional[dict] = None) -> None:
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self.step < self.steps:
             self.step += 1
             self.model.optimizer.learning_rate.assign(self.target * self.step / self.steps)
@@ -138,11 +140,11 @@ def train(
     train_files: Any,
     eval_files: Any,
     run_dir: str,
-    train_steps: Optional[int] = None,
-    eval_steps: Optional[int] = None,
-    verbose: Optional[int] = None,
-    base_model: Optional[str] = None,
-    vocabulary_rows: Optional[dict[str, list[str]]] = None,
+    train_steps: int | None = None,
+    eval_steps: int | None = None,
+    verbose: int | None = None,
+    base_model: str | None = None,
+    vocabulary_rows: dict[str, list[str]] | None = None,
 ) -> tuple[SessionRecommender, dict[str, list[float]]]:
     """Trains `config` on session examples; returns the best model (by eval HIT@20) and history.
 
@@ -155,13 +157,22 @@ def train(
     """
     keras.utils.set_random_seed(0)
     config = dataclasses.replace(config, precision=resolve_precision(config.precision))
-    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features,
-                        jit_compile=config.precision == "mixed_float16")  # XLA pays off on a GPU
+    model = build_model(
+        config,
+        catalog.vocab_sizes,
+        catalog.category_levels,
+        catalog.features,
+        jit_compile=config.precision == "mixed_float16",
+    )  # XLA pays off on a GPU
     tf.io.gfile.makedirs(run_dir)  # gfile: on a cluster, artifacts are on object storage
     if base_model is not None:
         record_warm_start(warm_start.restore(model, vocabulary_rows, base_model), run_dir)
-    train_data = session_dataset(train_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=True)
-    eval_data = session_dataset(eval_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=False)
+    train_data = session_dataset(
+        train_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=True
+    )
+    eval_data = session_dataset(
+        eval_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=False
+    )
     steps_per_epoch = None
     if train_steps:  # TFX's TrainArgs.num_steps caps the whole run
         train_data = train_data.repeat()
@@ -174,15 +185,24 @@ def train(
     if config.weight_average:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks += [
-        keras.callbacks.EarlyStopping(monitor, mode="max", patience=config.early_stopping_patience,
-                                      restore_best_weights=True),  # fmt: skip
-        keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.weights.h5"), monitor=monitor,
-                                        mode="max", save_best_only=True, save_weights_only=True),  # fmt: skip
+        keras.callbacks.EarlyStopping(
+            monitor, mode="max", patience=config.early_stopping_patience, restore_best_weights=True
+        ),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(run_dir, "checkpoints", "best.weights.h5"),
+            monitor=monitor,
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+        ),
         keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")),
     ]
     if config.plateau_decay < 1.0:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=config.plateau_decay, patience=1, mode="max",
-                                                           min_delta=1e-4, verbose=0))  # fmt: skip
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor, factor=config.plateau_decay, patience=1, mode="max", min_delta=1e-4, verbose=0
+            )
+        )
     if config.warmup_steps:
         callbacks.append(Warmup(config.warmup_steps))
     start = time.time()
@@ -198,8 +218,10 @@ def train(
     )
     if divergence.diverged_at is not None:
         epoch, batch, loss = divergence.diverged_at
-        raise TrainingDiverged(f"training diverged: the loss was {loss} at epoch {epoch}, batch {batch}; no model is "
-                               f"written. Lower learning_rate (now {config.learning_rate}) or set warmup_steps.")
+        raise TrainingDiverged(
+            f"training diverged: the loss was {loss} at epoch {epoch}, batch {batch}; no model is "
+            f"written. Lower learning_rate (now {config.learning_rate}) or set warmup_steps."
+        )
     record = {**history.history, "wall_s": [time.time() - start], "epochs_run": [len(history.epoch)]}
     with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
         json.dump(record, f, indent=2)
@@ -224,12 +246,20 @@ def run_fn(fn_args: Any) -> None:
     base_model = os.path.dirname(fn_args.base_model) if fn_args.base_model else None
     if fn_args.custom_config.get("warm_start") and base_model is None:
         tf.io.gfile.makedirs(fn_args.model_run_dir)
-        record_warm_start({"from_scratch": "warm start is on, but no model has been blessed yet"}, fn_args.model_run_dir)
+        record_warm_start(
+            {"from_scratch": "warm start is on, but no model has been blessed yet"}, fn_args.model_run_dir
+        )
     model, history = train(
-        setup.model, catalog, fn_args.train_files, fn_args.eval_files, fn_args.model_run_dir,
-        train_steps=fn_args.train_steps, eval_steps=fn_args.eval_steps,
-        base_model=base_model, vocabulary_rows=vocabulary_rows,
-    )  # fmt: skip
+        setup.model,
+        catalog,
+        fn_args.train_files,
+        fn_args.eval_files,
+        fn_args.model_run_dir,
+        train_steps=fn_args.train_steps,
+        eval_steps=fn_args.eval_steps,
+        base_model=base_model,
+        vocabulary_rows=vocabulary_rows,
+    )
     logging.info("Best eval %s", {k: max(v) for k, v in history.items() if k.startswith("val_") and "@" in k})
     export.export_serving_model(float32_twin(model, catalog), catalog, tft_output, setup, fn_args.serving_model_dir)
     warm_start.save(model, vocabulary_rows, os.path.dirname(fn_args.serving_model_dir))
@@ -240,4 +270,3 @@ def run_fn(fn_args: Any) -> None:
         read_prefixes(fn_args.eval_files, WARMUP_REQUESTS),
     )
     logging.info("Exported %s to %s", setup.model.variant, fn_args.serving_model_dir)
-

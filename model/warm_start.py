@@ -35,7 +35,7 @@ import io
 import json
 import os
 import re
-from typing import Any, Optional
+from typing import Any
 
 import keras
 import numpy as np
@@ -71,8 +71,10 @@ def vocabularies(tft_output: tft.TFTransformOutput, catalog: Catalog) -> dict[st
     for feature, size in catalog.vocab_sizes.items():
         if feature == features.PRICE_BUCKET:  # quantile buckets, not a vocabulary
             continue
-        tokens = [token.decode("utf-8", "backslashreplace") if isinstance(token, bytes) else str(token)
-                  for token in tft_output.vocabulary_by_name(features.vocabulary_name(feature))]  # fmt: skip
+        tokens = [
+            token.decode("utf-8", "backslashreplace") if isinstance(token, bytes) else str(token)
+            for token in tft_output.vocabulary_by_name(features.vocabulary_name(feature))
+        ]
         padding = [PADDING_TOKEN] if feature == features.TITLE_TOKENS else []
         rows[feature] = padding + tokens + [OOV_TOKEN]
         if len(rows[feature]) != size:
@@ -102,7 +104,10 @@ def restore(model: keras.Model, vocabulary_rows: dict[str, list[str]], base_mode
     directory = os.path.join(base_model_uri, WARM_START_DIR)
     report: dict[str, Any] = {"base_model": base_model_uri, "copied": [], "remapped": {}, "reinitialized": []}
     if not tf.io.gfile.exists(os.path.join(directory, INDEX_FILE)):
-        return {**report, "from_scratch": f"the base model has no {WARM_START_DIR}/ (trained before warm start existed)"}
+        return {
+            **report,
+            "from_scratch": f"the base model has no {WARM_START_DIR}/ (trained before warm start existed)",
+        }
     with tf.io.gfile.GFile(os.path.join(directory, INDEX_FILE)) as f:
         base_index = json.load(f)
     with tf.io.gfile.GFile(os.path.join(directory, WEIGHTS_FILE), "rb") as f:
@@ -120,7 +125,9 @@ def restore(model: keras.Model, vocabulary_rows: dict[str, list[str]], base_mode
         vocabulary = _vocabulary_axis(weight.path)
         if vocabulary is not None and vocabulary == _vocabulary_axis(base_path):
             feature, axis = vocabulary
-            remapped = _remap(base_value, value, base_index["vocabularies"].get(feature), vocabulary_rows[feature], axis)
+            remapped = _remap(
+                base_value, value, base_index["vocabularies"].get(feature), vocabulary_rows[feature], axis
+            )
             if remapped is not None:
                 values.append(remapped[0])
                 report["remapped"][name] = {"kept": remapped[1], "new": value.shape[axis] - remapped[1]}
@@ -140,9 +147,11 @@ def summary(report: dict[str, Any]) -> str:
     if "from_scratch" in report:
         return f"Training from scratch: {report['from_scratch']}"
     rows = ", ".join(f"{name}: {n['kept']} rows kept, {n['new']} new" for name, n in report["remapped"].items())
-    return (f"Warm start from {report['base_model']}: {len(report['copied'])} weights copied, "
-            f"{len(report['remapped'])} remapped by vocabulary ({rows}), "
-            f"{len(report['reinitialized'])} re-initialized {report['reinitialized']}")  # fmt: skip
+    return (
+        f"Warm start from {report['base_model']}: {len(report['copied'])} weights copied, "
+        f"{len(report['remapped'])} remapped by vocabulary ({rows}), "
+        f"{len(report['reinitialized'])} re-initialized {report['reinitialized']}"
+    )
 
 
 def _keys(paths: list[str]) -> list[tuple[str, int]]:
@@ -156,7 +165,7 @@ def _keys(paths: list[str]) -> list[tuple[str, int]]:
     return keys
 
 
-def _vocabulary_axis(path: str) -> Optional[tuple[str, int]]:
+def _vocabulary_axis(path: str) -> tuple[str, int] | None:
     within_model = path.split("/", 1)[-1]
     for pattern, feature, axis in _VOCABULARY_AXES:
         match = pattern.fullmatch(within_model)
@@ -165,8 +174,9 @@ def _vocabulary_axis(path: str) -> Optional[tuple[str, int]]:
     return None
 
 
-def _remap(base_value: np.ndarray, value: np.ndarray, base_rows: Optional[list[str]], rows: list[str],
-           axis: int) -> Optional[tuple[np.ndarray, int]]:  # fmt: skip
+def _remap(
+    base_value: np.ndarray, value: np.ndarray, base_rows: list[str] | None, rows: list[str], axis: int
+) -> tuple[np.ndarray, int] | None:
     """`value` with the base's row for every token both vocabularies hold, and how many; None
     when the other axes differ (a changed width) or the base's vocabulary is unknown."""
     other_axes = np.delete(np.array(value.shape), axis).tolist()

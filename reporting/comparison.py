@@ -21,7 +21,8 @@ Example:
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from reporting import plots
 from reporting.formatting import MISSING, count, percent, seconds
@@ -38,15 +39,18 @@ def _validate(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The rows, baselines first; a clear error for anything the page cannot show."""
     rows = result.get("rows") if isinstance(result, Mapping) else None
     if not isinstance(rows, list) or not rows:
-        raise ValueError("a comparison result needs a non-empty 'rows' list (benchmarks/results/compare_<dataset>.json)")
+        raise ValueError(
+            "a comparison result needs a non-empty 'rows' list (benchmarks/results/compare_<dataset>.json)"
+        )
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping) or "row" not in row:
             raise ValueError(f"row {i} needs 'row' (its name): {json.dumps(row)[:200]}")
         if row.get("unavailable"):
             continue
         if "all" not in (row.get("metrics") or {}):
-            raise ValueError(f"row {i} ({row['row']}) needs 'metrics' with an 'all' slice, or 'unavailable': "
-                             f"{json.dumps(row)[:200]}")  # fmt: skip
+            raise ValueError(
+                f"row {i} ({row['row']}) needs 'metrics' with an 'all' slice, or 'unavailable': {json.dumps(row)[:200]}"
+            )
         for slice_name, metrics in row["metrics"].items():
             for key, value in metrics.items():
                 if key != "examples" and value is not None and not 0.0 <= value <= 1.0:
@@ -59,7 +63,7 @@ def _measured(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [r for r in rows if not r.get("unavailable")]
 
 
-def _metric(row: Mapping[str, Any], slice_name: str, key: str) -> Optional[float]:
+def _metric(row: Mapping[str, Any], slice_name: str, key: str) -> float | None:
     return row["metrics"].get(slice_name, {}).get(key)
 
 
@@ -84,8 +88,11 @@ def _table(page: Page, rows: Sequence[Mapping[str, Any]], slices: Sequence[str])
             count(row.get("epochs_run")),
             f"{row['repeat_bonus']:g}" if row.get("repeat_bonus") is not None else MISSING,
         ]
-        cells.append([row["row"], row.get("family", "")]
-                     + [percent(_metric(row, s, key)) for key, _ in METRICS for s in slices] + cost)  # fmt: skip
+        cells.append(
+            [row["row"], row.get("family", "")]
+            + [percent(_metric(row, s, key)) for key, _ in METRICS for s in slices]
+            + cost
+        )
     best = max(_metric(r, "all", "hit@20") or 0.0 for r in _measured(rows))
     classes = ["highlight" if best > 0 and _metric(r, "all", "hit@20") == best else "" for r in rows]
     page.table(header, cells, row_classes=classes)
@@ -95,8 +102,11 @@ def _table(page: Page, rows: Sequence[Mapping[str, Any]], slices: Sequence[str])
 def _charts(page: Page, rows: Sequence[Mapping[str, Any]], slices: Sequence[str]) -> None:
     for key, name in METRICS:
         series = {r["row"]: [_metric(r, s, key) for s in slices] for r in _measured(rows)}
-        page.figure(plots.grouped_bar_chart(list(slices), series, title=f"{name} by slice", percent=True),
-                    f"bars-{name.lower().replace('@', '-at-')}", caption=f"{name} per slice and row")  # fmt: skip
+        page.figure(
+            plots.grouped_bar_chart(list(slices), series, title=f"{name} by slice", percent=True),
+            f"bars-{name.lower().replace('@', '-at-')}",
+            caption=f"{name} per slice and row",
+        )
 
 
 def _scatter(page: Page, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -104,20 +114,38 @@ def _scatter(page: Page, rows: Sequence[Mapping[str, Any]]) -> None:
     if not timed:
         page.paragraph("No row reports its training time: no accuracy-vs-time chart.", kind="note")
         return
-    points = {name: [(r["row"], float(r["train_wall_s"]), _metric(r, "all", key)) for r in timed
-                     if _metric(r, "all", key) is not None] for key, name in SCATTER_METRICS}  # fmt: skip
+    points = {
+        name: [
+            (r["row"], float(r["train_wall_s"]), _metric(r, "all", key))
+            for r in timed
+            if _metric(r, "all", key) is not None
+        ]
+        for key, name in SCATTER_METRICS
+    }
     walls = [float(r["train_wall_s"]) for r in timed]
     log_x = min(walls) > 0 and max(walls) / min(walls) > 30
-    page.figure(plots.labeled_scatter(points, "Accuracy vs training time (all test examples)", "training wall time (s)"
-                                      + (", log scale" if log_x else ""), "metric", log_x=log_x, percent=True),
-                "accuracy-vs-time", caption="P@20 and MRR@20 against training wall time")  # fmt: skip
+    page.figure(
+        plots.labeled_scatter(
+            points,
+            "Accuracy vs training time (all test examples)",
+            "training wall time (s)" + (", log scale" if log_x else ""),
+            "metric",
+            log_x=log_x,
+            percent=True,
+        ),
+        "accuracy-vs-time",
+        caption="P@20 and MRR@20 against training wall time",
+    )
 
 
 def _settings(page: Page, rows: Sequence[Mapping[str, Any]]) -> None:
     """Each row's hyperparameters, and the command that produced it where the result records one."""
     commands = any(r.get("command") for r in rows)
-    cells = [[r["row"], ", ".join(f"{k}={v}" for k, v in sorted((r.get("hyperparameters") or {}).items())) or MISSING]
-             + ([r.get("command") or MISSING] if commands else []) for r in rows]  # fmt: skip
+    cells = [
+        [r["row"], ", ".join(f"{k}={v}" for k, v in sorted((r.get("hyperparameters") or {}).items())) or MISSING]
+        + ([r.get("command") or MISSING] if commands else [])
+        for r in rows
+    ]
     page.table(["row", "hyperparameters"] + (["command"] if commands else []), cells)
 
 
@@ -131,8 +159,10 @@ def write_comparison_report(result: Mapping[str, Any], out_dir: str) -> str:
     sizes = _slice_sizes(rows)
     slices = [s for s in SLICES if sizes[s] > 0]
     page.section("Results")
-    page.paragraph("Test examples per slice: " + ", ".join(f"{s} {count(sizes[s])}" for s in SLICES) + ". "
-                   "tail: sessions with an item of fewer than 10 training clicks; cold: targets never clicked in training.")  # fmt: skip
+    page.paragraph(
+        "Test examples per slice: " + ", ".join(f"{s} {count(sizes[s])}" for s in SLICES) + ". "
+        "tail: sessions with an item of fewer than 10 training clicks; cold: targets never clicked in training."
+    )
     for empty in (s for s in SLICES if sizes[s] == 0):
         page.paragraph(f"The {empty} slice has no test examples here: its columns and bars are left out.", kind="note")
     _table(page, rows, slices)
@@ -141,7 +171,9 @@ def write_comparison_report(result: Mapping[str, Any], out_dir: str) -> str:
     page.section("Accuracy vs training time")
     _scatter(page, rows)
     page.section("Settings")
-    details = [f"{k}: {v}" for k, v in result.items() if k not in ("dataset", "rows") and not isinstance(v, (dict, list))]
+    details = [
+        f"{k}: {v}" for k, v in result.items() if k not in ("dataset", "rows") and not isinstance(v, (dict, list))
+    ]
     if details:
         page.bullets(details)
     _settings(page, rows)

@@ -8,32 +8,31 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 MISSING = "–"
 
 
-def _finite(value: Optional[float]) -> bool:
+def _finite(value: float | None) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def percent(fraction: Optional[float], digits: int = 2) -> str:
+def percent(fraction: float | None, digits: int = 2) -> str:
     """A fraction in [0, 1] as a percentage; `MISSING` for None or NaN."""
     return f"{100 * fraction:.{digits}f}%" if _finite(fraction) else MISSING
 
 
-def change_points(fraction: Optional[float], digits: int = 2) -> str:
+def change_points(fraction: float | None, digits: int = 2) -> str:
     """A change of a fraction, in percentage points with its sign."""
     return f"{100 * fraction:+.{digits}f} pp" if _finite(fraction) else MISSING
 
 
-def count(value: Optional[float]) -> str:
+def count(value: float | None) -> str:
     return f"{value:,.0f}" if _finite(value) else MISSING
 
 
-def seconds(value: Optional[float]) -> str:
+def seconds(value: float | None) -> str:
     return f"{value:,.0f} s" if _finite(value) else MISSING
 
 
-def decimal(value: Optional[float], digits: int = 4) -> str:
+def decimal(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if _finite(value) else MISSING

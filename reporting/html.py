@@ -21,7 +21,8 @@ from __future__ import annotations
 import html
 import os
 import re
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 PAGE_FILE = "index.html"
 # Cells like "37,102", "-1.25 pp", "53.99%", "3600 s" are right-aligned.
@@ -105,8 +106,13 @@ class Page:
     def bullets(self, items: Sequence[str]) -> None:
         self._body.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in items) + "</ul>")
 
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]],
-              row_classes: Optional[Sequence[str]] = None, caption: str = "") -> None:  # fmt: skip
+    def table(
+        self,
+        header: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        row_classes: Sequence[str] | None = None,
+        caption: str = "",
+    ) -> None:
         """An escaped table; numeric-looking cells are right-aligned.
 
         `row_classes` gives each row a CSS class (`highlight`, `bad` or ""), e.g. to mark
@@ -124,7 +130,9 @@ class Page:
         for i, row in enumerate(rows):
             css = row_classes[i] if row_classes else ""
             cells = "".join(
-                f'<td class="num">{html.escape(str(c))}</td>' if _NUMERIC.match(str(c)) else f"<td>{html.escape(str(c))}</td>"
+                f'<td class="num">{html.escape(str(c))}</td>'
+                if _NUMERIC.match(str(c))
+                else f"<td>{html.escape(str(c))}</td>"
                 for c in row
             )
             lines.append(f'<tr class="{css}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
@@ -159,21 +167,23 @@ class Page:
     def render(self) -> str:
         """The page's HTML."""
         contents = " ".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in self._sections)
-        return "\n".join([
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{html.escape(self.title)}</title>",
-            f"<style>{_CSS}</style>",
-            "</head>",
-            '<body data-images-loaded="pending">',
-            f"<h1>{html.escape(self.title)}</h1>",
-            f"<nav>{contents}</nav>" if contents else "",
-            *self._body,
-            f"<script>{_IMAGE_CHECK}</script>",
-            "</body></html>",
-            "",
-        ])  # fmt: skip
+        return "\n".join(
+            [
+                "<!DOCTYPE html>",
+                '<html lang="en"><head><meta charset="utf-8">',
+                '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                f"<title>{html.escape(self.title)}</title>",
+                f"<style>{_CSS}</style>",
+                "</head>",
+                '<body data-images-loaded="pending">',
+                f"<h1>{html.escape(self.title)}</h1>",
+                f"<nav>{contents}</nav>" if contents else "",
+                *self._body,
+                f"<script>{_IMAGE_CHECK}</script>",
+                "</body></html>",
+                "",
+            ]
+        )
 
     def write(self, out_dir: str) -> str:
         """Writes `index.html` and the PNGs into `out_dir` (created if needed); returns the page's path."""

@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -35,8 +35,9 @@ def _percent_axis(axis, percent: bool, which: str = "y") -> None:
         (axis.yaxis if which == "y" else axis.xaxis).set_major_formatter(PercentFormatter(1.0))
 
 
-def line_chart(series: Mapping[str, Sequence[float]], title: str, xlabel: str = "epoch", ylabel: str = "",
-               percent: bool = False) -> Figure:  # fmt: skip
+def line_chart(
+    series: Mapping[str, Sequence[float]], title: str, xlabel: str = "epoch", ylabel: str = "", percent: bool = False
+) -> Figure:
     """One line per series over positions 1..N (e.g. a metric per epoch); markers show single points."""
     if not series:
         raise ValueError(f"line chart {title!r} has no series")
@@ -52,8 +53,9 @@ def line_chart(series: Mapping[str, Sequence[float]], title: str, xlabel: str = 
     return figure
 
 
-def grouped_bar_chart(groups: Sequence[str], series: Mapping[str, Sequence[float]], title: str, ylabel: str = "",
-                      percent: bool = False) -> Figure:  # fmt: skip
+def grouped_bar_chart(
+    groups: Sequence[str], series: Mapping[str, Sequence[float]], title: str, ylabel: str = "", percent: bool = False
+) -> Figure:
     """Bars grouped by `groups` (e.g. slices), one colour per series (e.g. model); NaN leaves a gap."""
     if not groups or not series:
         raise ValueError(f"bar chart {title!r} needs at least one group and one series")
@@ -65,8 +67,12 @@ def grouped_bar_chart(groups: Sequence[str], series: Mapping[str, Sequence[float
     for i, (name, values) in enumerate(series.items()):
         heights = [np.nan if v is None else v for v in values]
         axis.bar(positions + (i - (len(series) - 1) / 2) * width, heights, width, label=name)
-    axis.set_xticks(positions, groups, rotation=20 if max(len(g) for g in groups) > 10 else 0, ha="right"
-                    if max(len(g) for g in groups) > 10 else "center")  # fmt: skip
+    axis.set_xticks(
+        positions,
+        groups,
+        rotation=20 if max(len(g) for g in groups) > 10 else 0,
+        ha="right" if max(len(g) for g in groups) > 10 else "center",
+    )
     axis.set(title=title, ylabel=ylabel)
     axis.set_ylim(top=axis.get_ylim()[1] * 1.15)  # room for the legend above the bars
     _percent_axis(axis, percent)
@@ -84,15 +90,22 @@ def horizontal_bar_chart(labels: Sequence[str], values: Sequence[float], title: 
     figure, axis = plt.subplots(figsize=(_WIDTH, max(1.6, 0.32 * len(labels) + 0.9)))
     axis.barh([labels[i] for i in order], [values[i] for i in order], color="#4c72b0")
     for position, i in enumerate(order):
-        axis.annotate(f"{values[i]:,.0f}", (values[i], position), xytext=(3, 0), textcoords="offset points",
-                      va="center", fontsize=8)  # fmt: skip
+        axis.annotate(
+            f"{values[i]:,.0f}",
+            (values[i], position),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
     axis.set(title=title, xlabel=xlabel)
     axis.margins(x=0.15)
     return figure
 
 
-def histogram_chart(histograms: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str,
-                    xlabel: str = "") -> Figure:  # fmt: skip
+def histogram_chart(
+    histograms: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str = ""
+) -> Figure:
     """Pre-computed histograms, `name -> (bucket edges, counts per bucket)`, one outline each, as shares.
 
     Each series keeps its own edges (TFDV's buckets differ per split).
@@ -110,8 +123,14 @@ def histogram_chart(histograms: Mapping[str, tuple[Sequence[float], Sequence[flo
     return figure
 
 
-def labeled_scatter(points: Mapping[str, Sequence[tuple[str, float, float]]], title: str, xlabel: str, ylabel: str,
-                    log_x: bool = False, percent: bool = False) -> Figure:  # fmt: skip
+def labeled_scatter(
+    points: Mapping[str, Sequence[tuple[str, float, float]]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    log_x: bool = False,
+    percent: bool = False,
+) -> Figure:
     """Labelled points, one marker per series (e.g. P@20 and MRR@20 of each model vs its training time)."""
     if not any(points.values()):
         raise ValueError(f"scatter {title!r} has no points")
@@ -131,4 +150,3 @@ def labeled_scatter(points: Mapping[str, Sequence[tuple[str, float, float]]], ti
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     return figure
-

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class SplitStatistics:
     examples: int
     mean_prefix_length: float = float("nan")
     max_prefix_length: float = float("nan")
-    distinct_targets: Optional[int] = None
+    distinct_targets: int | None = None
     # TFDV's histogram of prefix_length: bucket edges (one more than counts) and counts.
     prefix_length_edges: Sequence[float] = ()
     prefix_length_counts: Sequence[float] = ()
@@ -54,7 +55,7 @@ class SliceMetrics:
 
     name: str  # "overall" or "feature=value"
     metrics: Mapping[str, float]
-    baseline: Optional[Mapping[str, float]] = None
+    baseline: Mapping[str, float] | None = None
     changes: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
@@ -112,14 +113,14 @@ class RunData:
     generated_at: str = ""
     model_variant: str = ""
     model_uri: str = ""
-    ingest: Optional[Mapping[str, Any]] = None  # the ExampleGen's report.json
-    statistics: Optional[Mapping[str, SplitStatistics]] = None
-    history: Optional[Mapping[str, Sequence[float]]] = None  # the Trainer's history.json
+    ingest: Mapping[str, Any] | None = None  # the ExampleGen's report.json
+    statistics: Mapping[str, SplitStatistics] | None = None
+    history: Mapping[str, Sequence[float]] | None = None  # the Trainer's history.json
     tracked_metric: str = "val_hit@20"  # what early stopping watched: picks the best epoch
     # The Trainer's repeat_bonus.json, where it chose the bonus: {"chosen": value, "eval": {value: {"hit", "mrr"}}}.
-    repeat_bonus: Optional[Mapping[str, Any]] = None
-    evaluation: Optional[Evaluation] = None
-    push: Optional[Push] = None  # None: the pipeline has no Pusher
+    repeat_bonus: Mapping[str, Any] | None = None
+    evaluation: Evaluation | None = None
+    push: Push | None = None  # None: the pipeline has no Pusher
     sessions: Sequence[ExampleSession] = ()
     sessions_note: str = ""  # why there are no example sessions, if there are none
 
@@ -148,7 +149,7 @@ def _category_metrics(metrics: Mapping[str, float]) -> dict[int, dict[str, float
     return dict(sorted(levels.items()))
 
 
-def _overall(evaluation: Evaluation) -> Optional[SliceMetrics]:
+def _overall(evaluation: Evaluation) -> SliceMetrics | None:
     return next((s for s in evaluation.slices if s.name == OVERALL), None)
 
 
@@ -163,15 +164,18 @@ def _headline(page: Page, run: RunData) -> None:
     overall = _overall(evaluation)
     scores = ""
     if overall is not None:
-        scores = ", ".join(f"{m.upper()} {percent(overall.metrics[m])}" for m in ("hit@20", "mrr@20") if m in overall.metrics)
+        scores = ", ".join(
+            f"{m.upper()} {percent(overall.metrics[m])}" for m in ("hit@20", "mrr@20") if m in overall.metrics
+        )
         scores = f" ({evaluation.split} split: {scores})" if scores else ""
     if evaluation.blessed:
         pushed = f"; pushed as version {push.version}" if push is not None and push.pushed else ""
         page.paragraph(f"The model is BLESSED{scores}{pushed}.", kind="good")
     else:
         failed = ", ".join(f"{f.metric}{' change' if f.against_baseline else ''}" for f in evaluation.failures)
-        page.paragraph(f"The model is NOT BLESSED{scores}; failed: {failed or 'see the gate below'}. Not pushed.",
-                       kind="bad")  # fmt: skip
+        page.paragraph(
+            f"The model is NOT BLESSED{scores}; failed: {failed or 'see the gate below'}. Not pushed.", kind="bad"
+        )
 
 
 def _data_section(page: Page, run: RunData) -> None:
@@ -184,9 +188,13 @@ def _data_section(page: Page, run: RunData) -> None:
             page.paragraph("Ingest PASSED: every row read is kept in a split or counted as skipped.", kind="good")
         else:
             page.paragraph("Ingest FAILED: " + "; ".join(ingest.get("problems", [])), kind="bad")
-        page.table(["split", "sessions", "examples", "clicks", "distinct targets"],
-                   [[name, count(s["sessions"]), count(s["examples"]), count(s["clicks"]), count(s["target_items"])]
-                    for name, s in ingest["splits"].items()])  # fmt: skip
+        page.table(
+            ["split", "sessions", "examples", "clicks", "distinct targets"],
+            [
+                [name, count(s["sessions"]), count(s["examples"]), count(s["clicks"]), count(s["target_items"])]
+                for name, s in ingest["splits"].items()
+            ],
+        )
         clicks, catalog = ingest["clicks"], ingest["catalog"]
         page.paragraph(
             f"Clicks: {count(clicks['rows'])} rows read, {count(clicks['kept'])} kept, {count(clicks['bad_rows'])} bad "
@@ -195,15 +203,29 @@ def _data_section(page: Page, run: RunData) -> None:
             f"{count(catalog['items'])} items, {count(catalog['categories'])} category paths, "
             f"{count(catalog['bad_rows'])} bad rows ({percent(catalog['bad_fraction'], 3)})."
         )
-        skipped = [(reason, kind, n) for kind, counts in (("bad click", clicks["bad"]), ("filtered", clicks["filtered"]),
-                                                         ("bad catalog", catalog["bad"])) for reason, n in counts.items()]  # fmt: skip
+        skipped = [
+            (reason, kind, n)
+            for kind, counts in (
+                ("bad click", clicks["bad"]),
+                ("filtered", clicks["filtered"]),
+                ("bad catalog", catalog["bad"]),
+            )
+            for reason, n in counts.items()
+        ]
         if skipped:
             page.subsection("Rows skipped")
-            page.table(["reason", "kind", "rows"], [[r, k, count(n)] for r, k, n in skipped],
-                       row_classes=["bad" if k.startswith("bad") else "" for _, k, _ in skipped])  # fmt: skip
-            page.figure(plots.horizontal_bar_chart([f"{r} ({k})" for r, k, _ in skipped], [n for _, _, n in skipped],
-                                                   "Rows skipped, by reason", "rows"), "skipped-rows",
-                        caption="Bad rows and rows filtered by design")  # fmt: skip
+            page.table(
+                ["reason", "kind", "rows"],
+                [[r, k, count(n)] for r, k, n in skipped],
+                row_classes=["bad" if k.startswith("bad") else "" for _, k, _ in skipped],
+            )
+            page.figure(
+                plots.horizontal_bar_chart(
+                    [f"{r} ({k})" for r, k, _ in skipped], [n for _, _, n in skipped], "Rows skipped, by reason", "rows"
+                ),
+                "skipped-rows",
+                caption="Bad rows and rows filtered by design",
+            )
         else:
             page.paragraph("No row was skipped.")
         if ingest.get("samples"):
@@ -213,14 +235,30 @@ def _data_section(page: Page, run: RunData) -> None:
         page.paragraph("No example statistics in this run.", kind="note")
         return
     page.subsection("Example statistics (StatisticsGen)")
-    page.table(["split", "examples", "mean prefix length", "max prefix length", "distinct targets"],
-               [[split, count(s.examples), decimal(s.mean_prefix_length, 2), count(s.max_prefix_length),
-                 count(s.distinct_targets)] for split, s in run.statistics.items()])  # fmt: skip
-    histograms = {split: (s.prefix_length_edges, s.prefix_length_counts) for split, s in run.statistics.items()
-                  if len(s.prefix_length_counts)}  # fmt: skip
+    page.table(
+        ["split", "examples", "mean prefix length", "max prefix length", "distinct targets"],
+        [
+            [
+                split,
+                count(s.examples),
+                decimal(s.mean_prefix_length, 2),
+                count(s.max_prefix_length),
+                count(s.distinct_targets),
+            ]
+            for split, s in run.statistics.items()
+        ],
+    )
+    histograms = {
+        split: (s.prefix_length_edges, s.prefix_length_counts)
+        for split, s in run.statistics.items()
+        if len(s.prefix_length_counts)
+    }
     if histograms:
-        page.figure(plots.histogram_chart(histograms, "Prefix length per split", "clicks before the target"),
-                    "prefix-length", caption="Share of examples by prefix length (TFDV's histogram)")  # fmt: skip
+        page.figure(
+            plots.histogram_chart(histograms, "Prefix length per split", "clicks before the target"),
+            "prefix-length",
+            caption="Share of examples by prefix length (TFDV's histogram)",
+        )
 
 
 def _training_section(page: Page, run: RunData) -> None:
@@ -242,10 +280,15 @@ def _training_section(page: Page, run: RunData) -> None:
     losses = {k: v for k, v in curves.items() if k.endswith("loss")}
     rates = {k: v for k, v in curves.items() if "@" in k}
     if losses:
-        page.figure(plots.line_chart(losses, "Loss per epoch", ylabel="loss"), "training-loss", caption="Training and eval loss")
+        page.figure(
+            plots.line_chart(losses, "Loss per epoch", ylabel="loss"), "training-loss", caption="Training and eval loss"
+        )
     if rates:
-        page.figure(plots.line_chart(rates, "Ranking metrics per epoch", percent=True), "training-metrics",
-                    caption="Ranking metrics per epoch (val_: the eval split)")  # fmt: skip
+        page.figure(
+            plots.line_chart(rates, "Ranking metrics per epoch", percent=True),
+            "training-metrics",
+            caption="Ranking metrics per epoch (val_: the eval split)",
+        )
     names = sorted(curves, key=lambda k: (k.startswith("val_"), k))
 
     def cell(name: str, epoch: int) -> str:
@@ -257,17 +300,21 @@ def _training_section(page: Page, run: RunData) -> None:
     _repeat_bonus_table(page, run.repeat_bonus)
 
 
-def _repeat_bonus_table(page: Page, repeat_bonus: Optional[Mapping[str, Any]]) -> None:
+def _repeat_bonus_table(page: Page, repeat_bonus: Mapping[str, Any] | None) -> None:
     """The repeat bonus chosen after training, and each value's HIT@20 / MRR@20 on the eval split."""
     if not repeat_bonus:
         return
     chosen, by_value = float(repeat_bonus["chosen"]), repeat_bonus["eval"]
     values = sorted(by_value, key=float)
-    page.paragraph(f"Repeat bonus: {chosen:g} (added to the logits of the session's own items), chosen after "
-                   "training by HIT@20 on the eval split, then MRR@20.")  # fmt: skip
-    page.table(["repeat bonus", "HIT@20", "MRR@20"],
-               [[f"{float(v):g}", percent(by_value[v]["hit"] / 100), percent(by_value[v]["mrr"] / 100)] for v in values],
-               row_classes=["highlight" if float(v) == chosen else "" for v in values])  # fmt: skip
+    page.paragraph(
+        f"Repeat bonus: {chosen:g} (added to the logits of the session's own items), chosen after "
+        "training by HIT@20 on the eval split, then MRR@20."
+    )
+    page.table(
+        ["repeat bonus", "HIT@20", "MRR@20"],
+        [[f"{float(v):g}", percent(by_value[v]["hit"] / 100), percent(by_value[v]["mrr"] / 100)] for v in values],
+        row_classes=["highlight" if float(v) == chosen else "" for v in values],
+    )
 
 
 def _evaluation_section(page: Page, evaluation: Evaluation) -> None:
@@ -277,16 +324,26 @@ def _evaluation_section(page: Page, evaluation: Evaluation) -> None:
         page.paragraph("The evaluation holds no metrics.", kind="note")
         return
     shown = [m for m in SLICE_METRICS if any(m in s.metrics for s in slices)]
-    page.table(["slice", "examples", *(m.upper() for m in shown)],
-               [[s.name, count(s.metrics.get(EXAMPLE_COUNT)), *(percent(s.metrics.get(m)) for m in shown)]
-                for s in slices])  # fmt: skip
-    page.paragraph("tail_session=1: an item of the session has fewer than 10 training clicks; "
-                   "cold_start_target=1: the target was never clicked in training.")  # fmt: skip
+    page.table(
+        ["slice", "examples", *(m.upper() for m in shown)],
+        [[s.name, count(s.metrics.get(EXAMPLE_COUNT)), *(percent(s.metrics.get(m)) for m in shown)] for s in slices],
+    )
+    page.paragraph(
+        "tail_session=1: an item of the session has fewer than 10 training clicks; "
+        "cold_start_target=1: the target was never clicked in training."
+    )
     charted = [m for m in CHARTED_SLICE_METRICS if m in shown]
     if charted:
-        page.figure(plots.grouped_bar_chart([s.name for s in slices], {m.upper(): [s.metrics.get(m) for s in slices]
-                                                                      for m in charted}, "Next item, per slice",
-                                            percent=True), "metrics-per-slice", caption="Next-item metrics per slice")  # fmt: skip
+        page.figure(
+            plots.grouped_bar_chart(
+                [s.name for s in slices],
+                {m.upper(): [s.metrics.get(m) for s in slices] for m in charted},
+                "Next item, per slice",
+                percent=True,
+            ),
+            "metrics-per-slice",
+            caption="Next-item metrics per slice",
+        )
     overall = _overall(evaluation)
     levels = _category_metrics(overall.metrics) if overall else {}
     page.subsection("Next category, per category level (overall)")
@@ -294,20 +351,31 @@ def _evaluation_section(page: Page, evaluation: Evaluation) -> None:
         page.paragraph("The model has no category heads: no per-level metrics.")
         return
     names = sorted({m for values in levels.values() for m in values}, key=_metric_order)
-    page.table(["level", *(m.upper() for m in names)],
-               [[f"L{level}", *(percent(values.get(m)) for m in names)] for level, values in levels.items()])  # fmt: skip
-    page.figure(plots.grouped_bar_chart([f"L{level}" for level in levels],
-                                        {m.upper(): [levels[level].get(m) for level in levels] for m in names},
-                                        "Next category, per level", percent=True),
-                "metrics-per-category-level", caption="Next-category metrics per level of the category path")  # fmt: skip
+    page.table(
+        ["level", *(m.upper() for m in names)],
+        [[f"L{level}", *(percent(values.get(m)) for m in names)] for level, values in levels.items()],
+    )
+    page.figure(
+        plots.grouped_bar_chart(
+            [f"L{level}" for level in levels],
+            {m.upper(): [levels[level].get(m) for level in levels] for m in names},
+            "Next category, per level",
+            percent=True,
+        ),
+        "metrics-per-category-level",
+        caption="Next-category metrics per level of the category path",
+    )
 
 
 def _comparison_section(page: Page, evaluation: Evaluation) -> None:
     page.section("Comparison with the last blessed model")
     overall = _overall(evaluation)
     if not evaluation.has_baseline or overall is None or overall.baseline is None:
-        page.paragraph("No baseline: no model has been blessed before this one, so the gate judged it on the "
-                       "absolute floors alone.", kind="note")  # fmt: skip
+        page.paragraph(
+            "No baseline: no model has been blessed before this one, so the gate judged it on the "
+            "absolute floors alone.",
+            kind="note",
+        )
         return
     if evaluation.baseline_uri:
         page.paragraph(f"Baseline: {evaluation.baseline_uri}")
@@ -317,20 +385,36 @@ def _comparison_section(page: Page, evaluation: Evaluation) -> None:
         change = overall.changes.get(name)
         if change is None and name in overall.baseline:
             change = overall.metrics[name] - overall.baseline[name]
-        rows.append([name.upper(), percent(overall.metrics[name]), percent(overall.baseline.get(name)), change_points(change)])
+        rows.append(
+            [name.upper(), percent(overall.metrics[name]), percent(overall.baseline.get(name)), change_points(change)]
+        )
         classes.append("bad" if change is not None and change < 0 else "")
     page.table(["metric (overall)", "candidate", "baseline", "change"], rows, row_classes=classes)
     item = _item_metrics(overall.metrics)
-    page.figure(plots.grouped_bar_chart([m.upper() for m in item], {
-        "candidate": [overall.metrics[m] for m in item], "baseline": [overall.baseline.get(m) for m in item]},
-        "Candidate vs last blessed model (overall)", percent=True), "candidate-vs-baseline",
-        caption="Next-item metrics of the candidate and the baseline")  # fmt: skip
+    page.figure(
+        plots.grouped_bar_chart(
+            [m.upper() for m in item],
+            {"candidate": [overall.metrics[m] for m in item], "baseline": [overall.baseline.get(m) for m in item]},
+            "Candidate vs last blessed model (overall)",
+            percent=True,
+        ),
+        "candidate-vs-baseline",
+        caption="Next-item metrics of the candidate and the baseline",
+    )
     by_slice = [s for s in evaluation.slices if s.baseline is not None and "hit@20" in s.metrics]
     page.subsection("HIT@20 per slice")
-    page.table(["slice", "candidate", "baseline", "change"],
-               [[s.name, percent(s.metrics["hit@20"]), percent(s.baseline.get("hit@20")),
-                 change_points(s.changes.get("hit@20"))]
-                for s in sorted(by_slice, key=lambda s: (s.name != OVERALL, _natural(s.name)))])  # fmt: skip
+    page.table(
+        ["slice", "candidate", "baseline", "change"],
+        [
+            [
+                s.name,
+                percent(s.metrics["hit@20"]),
+                percent(s.baseline.get("hit@20")),
+                change_points(s.changes.get("hit@20")),
+            ]
+            for s in sorted(by_slice, key=lambda s: (s.name != OVERALL, _natural(s.name)))
+        ],
+    )
 
 
 def _gate_section(page: Page, run: RunData, evaluation: Evaluation) -> None:
@@ -341,10 +425,21 @@ def _gate_section(page: Page, run: RunData, evaluation: Evaluation) -> None:
         page.paragraph(f"NOT BLESSED: {len(evaluation.failures)} threshold(s) failed.", kind="bad")
     if evaluation.failures:
         messages = any(f.message for f in evaluation.failures)  # TFMA leaves them empty for plain thresholds
-        page.table(["slice", "metric", "threshold on", "value", "threshold"] + (["message"] if messages else []),
-                   [[f.slice_name, f.metric, "change vs the last blessed model" if f.against_baseline else "value",
-                     decimal(f.value), f.threshold] + ([f.message] if messages else []) for f in evaluation.failures],
-                   row_classes=["bad"] * len(evaluation.failures))  # fmt: skip
+        page.table(
+            ["slice", "metric", "threshold on", "value", "threshold"] + (["message"] if messages else []),
+            [
+                [
+                    f.slice_name,
+                    f.metric,
+                    "change vs the last blessed model" if f.against_baseline else "value",
+                    decimal(f.value),
+                    f.threshold,
+                ]
+                + ([f.message] if messages else [])
+                for f in evaluation.failures
+            ],
+            row_classes=["bad"] * len(evaluation.failures),
+        )
     push = run.push
     if push is None:
         page.paragraph("This pipeline has no Pusher.", kind="note")
@@ -363,35 +458,53 @@ def _sessions_section(page: Page, run: RunData) -> None:
     if not run.sessions:
         page.paragraph(run.sessions_note or "No example sessions.", kind="note")
         return
-    page.paragraph("Test sessions as the served model sees them: the clicks so far (oldest first), then its top "
-                   "recommendations; the true next item is highlighted when the model ranks it.")  # fmt: skip
+    page.paragraph(
+        "Test sessions as the served model sees them: the clicks so far (oldest first), then its top "
+        "recommendations; the true next item is highlighted when the model ranks it."
+    )
     for number, session in enumerate(run.sessions, start=1):
         page.subsection(f"Session {number}: {session.session_id} ({len(session.prefix)} clicks)")
         first = max(0, len(session.prefix) - SHOWN_CLICKS)
         if first:
             page.paragraph(f"The {first} earliest clicks are left out; the last {SHOWN_CLICKS}:")
-        page.table(["click", "item id", "title", "category"],
-                   [[str(i), *_item_cells(item)] for i, item in enumerate(session.prefix[first:], start=first + 1)])  # fmt: skip
+        page.table(
+            ["click", "item id", "title", "category"],
+            [[str(i), *_item_cells(item)] for i, item in enumerate(session.prefix[first:], start=first + 1)],
+        )
         hits = [item.item_id == session.target.item_id for item, _ in session.recommendations]
-        page.table(["rank", "item id", "title", "category", "score", "true next"],
-                   [[str(rank), *_item_cells(item), decimal(score), "✓" if hit else ""]
-                    for rank, ((item, score), hit) in enumerate(zip(session.recommendations, hits), start=1)],
-                   row_classes=["highlight" if hit else "" for hit in hits])  # fmt: skip
+        page.table(
+            ["rank", "item id", "title", "category", "score", "true next"],
+            [
+                [str(rank), *_item_cells(item), decimal(score), "✓" if hit else ""]
+                for rank, ((item, score), hit) in enumerate(zip(session.recommendations, hits), start=1)
+            ],
+            row_classes=["highlight" if hit else "" for hit in hits],
+        )
         where = f"ranked {hits.index(True) + 1}" if any(hits) else f"not in the top {len(hits)}"
         target = session.target
         described = ", ".join(part for part in (target.title, target.category) if part)
-        page.paragraph(f"True next item: {target.item_id}{f' ({described})' if described else ''}, {where}.",
-                       kind="good" if any(hits) else "plain")  # fmt: skip
+        page.paragraph(
+            f"True next item: {target.item_id}{f' ({described})' if described else ''}, {where}.",
+            kind="good" if any(hits) else "plain",
+        )
         if session.top_categories:
-            page.bullets([f"Top categories L{level}: " + ", ".join(f"{name} ({score:.2f})" for name, score in cats)
-                          for level, cats in sorted(session.top_categories.items())])  # fmt: skip
+            page.bullets(
+                [
+                    f"Top categories L{level}: " + ", ".join(f"{name} ({score:.2f})" for name, score in cats)
+                    for level, cats in sorted(session.top_categories.items())
+                ]
+            )
         if session.unknown_items:
-            page.paragraph(f"{session.unknown_items} click(s) on items not in the model's catalog were left out.", kind="note")
+            page.paragraph(
+                f"{session.unknown_items} click(s) on items not in the model's catalog were left out.", kind="note"
+            )
 
 
 def write_run_report(run: RunData, out_dir: str) -> str:
     """Writes the run's page (`index.html` and its PNGs) into `out_dir`; returns the page's path."""
-    page = Page(f"Run report: {run.pipeline_name}", subtitle=f"Generated {run.generated_at}" if run.generated_at else "")
+    page = Page(
+        f"Run report: {run.pipeline_name}", subtitle=f"Generated {run.generated_at}" if run.generated_at else ""
+    )
     _headline(page, run)
     _data_section(page, run)
     _training_section(page, run)

@@ -32,11 +32,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
-from typing import Union
 
 import numpy as np
 
-from model.export import ITEM_IDS
+from contract.model_api import ITEM_IDS
 from serving.signatures import Signature
 
 Outputs = dict[str, np.ndarray]
@@ -93,7 +92,7 @@ class MicroBatcher:
         call = asyncio.get_running_loop().run_in_executor(self._model_thread, _call, first.signature, sessions)
         call.add_done_callback(lambda done: self._answer(batch, _results(done, len(batch))))
 
-    def _answer(self, batch: list[_Pending], results: list[Union[Outputs, BaseException]]) -> None:
+    def _answer(self, batch: list[_Pending], results: list[Outputs | BaseException]) -> None:
         for pending, result in zip(batch, results):
             if pending.answer.done():  # the client gave up (cancelled or past its deadline)
                 continue
@@ -104,14 +103,14 @@ class MicroBatcher:
         self._next_call()
 
 
-def _results(call: asyncio.Future, size: int) -> list[Union[Outputs, BaseException]]:
+def _results(call: asyncio.Future, size: int) -> list[Outputs | BaseException]:
     try:
         return call.result()
     except BaseException as error:  # the call never ran (the model thread was shut down)
         return [error] * size
 
 
-def _call(signature: Signature, sessions: list[np.ndarray]) -> list[Union[Outputs, Exception]]:
+def _call(signature: Signature, sessions: list[np.ndarray]) -> list[Outputs | Exception]:
     """Each request's outputs (or error), from one call when the model accepts them all (model thread)."""
     if len(sessions) > 1:
         width = max(item_ids.shape[1] for item_ids in sessions)
@@ -124,12 +123,14 @@ def _call(signature: Signature, sessions: list[np.ndarray]) -> list[Union[Output
         except Exception:  # some request in the batch is refused: find which, by running each alone
             pass
         else:
-            return [{name: value[start:stop] for name, value in outputs.items()}
-                    for start, stop in zip(starts[:-1], starts[1:])]  # fmt: skip
+            return [
+                {name: value[start:stop] for name, value in outputs.items()}
+                for start, stop in zip(starts[:-1], starts[1:])
+            ]
     return [_call_alone(signature, item_ids) for item_ids in sessions]
 
 
-def _call_alone(signature: Signature, item_ids: np.ndarray) -> Union[Outputs, Exception]:
+def _call_alone(signature: Signature, item_ids: np.ndarray) -> Outputs | Exception:
     try:
         return signature.call({ITEM_IDS: item_ids})
     except Exception as error:  # handed to the request's coroutine, which answers with it

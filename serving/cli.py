@@ -17,11 +17,11 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
-from components import contract
+import contract
 from serving.client import DEFAULT_TARGET, Recommendations, RecommenderClient, ServingError
 from serving.server import ServerConfig
 from serving.signatures import Limits
@@ -43,9 +43,17 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         limits = Limits(args.max_batch_size, args.max_session_length, args.max_request_bytes, args.max_metadata_items)
         versions = VersionManager(args.base_path, args.model_name, poll_s=args.poll_s, limits=limits).start()
-        config = ServerConfig(args.host, args.port, limits, not args.no_batching, args.batch_max_size,
-                              args.batch_timeout_ms, args.call_threads, args.max_concurrent_rpcs,
-                              args.metadata_threads)  # fmt: skip
+        config = ServerConfig(
+            args.host,
+            args.port,
+            limits,
+            not args.no_batching,
+            args.batch_max_size,
+            args.batch_timeout_ms,
+            args.call_threads,
+            args.max_concurrent_rpcs,
+            args.metadata_threads,
+        )
         server = RecommenderServer(versions, config)
         try:
             port = server.start()
@@ -54,8 +62,11 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"error: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
             return 1
         current = versions.current
-        print(f"Serving {args.model_name!r} ({f'version {current.version}' if current else 'no version yet'}) "
-              f"on {args.host}:{port}; Ctrl-C to stop", flush=True)  # fmt: skip
+        print(
+            f"Serving {args.model_name!r} ({f'version {current.version}' if current else 'no version yet'}) "
+            f"on {args.host}:{port}; Ctrl-C to stop",
+            flush=True,
+        )
         while not stopping.wait(0.5):  # a timed wait: signal handlers run between waits
             pass
         print("Stopping: answering the requests in flight", flush=True)
@@ -80,7 +91,7 @@ def read_catalog(path: str) -> pd.DataFrame:
     return frame.drop_duplicates(contract.ITEM_ID).set_index(contract.ITEM_ID)[[contract.TITLE, contract.CATEGORY_PATH]]
 
 
-def format_recommendations(answer: Recommendations, catalog: Optional[pd.DataFrame] = None) -> str:
+def format_recommendations(answer: Recommendations, catalog: pd.DataFrame | None = None) -> str:
     """The answer as a table, then the top categories per level."""
     header = ["rank", "item id", "score"] + (["title", "category"] if catalog is not None else [])
     rows = []
@@ -92,6 +103,7 @@ def format_recommendations(answer: Recommendations, catalog: Optional[pd.DataFra
         rows.append(row)
     widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
     numeric = {0, 2}  # right-aligned columns
+
     def line(cells: list[str]) -> str:
         aligned = (c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
         return "  ".join(aligned).rstrip()
@@ -100,8 +112,10 @@ def format_recommendations(answer: Recommendations, catalog: Optional[pd.DataFra
     lines.insert(1, "  ".join("-" * w for w in widths))
     if answer.top_categories:
         lines += ["", "Top categories:"]
-        lines += [f"  L{level}: " + ", ".join(f"{name} ({score:.2f})" for name, score in categories)
-                  for level, categories in sorted(answer.top_categories.items())]  # fmt: skip
+        lines += [
+            f"  L{level}: " + ", ".join(f"{name} ({score:.2f})" for name, score in categories)
+            for level, categories in sorted(answer.top_categories.items())
+        ]
     if answer.unknown_items:
         lines += ["", f"{answer.unknown_items} id(s) of the session are not in the model's catalog and were left out."]
     lines += ["", f"(model version {answer.model_version})"]
@@ -124,7 +138,7 @@ def _recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m serving.cli", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -134,17 +148,34 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to answer other machines")
     serve.add_argument("--port", type=int, default=8500, help="0: any free port (printed)")
     serve.add_argument("--poll-s", type=float, default=5.0, help="seconds between looks for a new version")
-    serve.add_argument("--max-concurrent-rpcs", type=int, default=ServerConfig.max_concurrent_rpcs,
-                       help="more requests in flight are refused with RESOURCE_EXHAUSTED")  # fmt: skip
-    serve.add_argument("--call-threads", type=int, default=ServerConfig.call_threads,
-                       help="model calls at once outside the batcher (other signatures, or --no-batching)")  # fmt: skip
-    serve.add_argument("--metadata-threads", type=int, default=ServerConfig.metadata_threads,
-                       help="recommend_from_metadata calls at once (they queue beyond it)")  # fmt: skip
+    serve.add_argument(
+        "--max-concurrent-rpcs",
+        type=int,
+        default=ServerConfig.max_concurrent_rpcs,
+        help="more requests in flight are refused with RESOURCE_EXHAUSTED",
+    )
+    serve.add_argument(
+        "--call-threads",
+        type=int,
+        default=ServerConfig.call_threads,
+        help="model calls at once outside the batcher (other signatures, or --no-batching)",
+    )
+    serve.add_argument(
+        "--metadata-threads",
+        type=int,
+        default=ServerConfig.metadata_threads,
+        help="recommend_from_metadata calls at once (they queue beyond it)",
+    )
     serve.add_argument("--no-batching", action="store_true", help="one model call per request, even under load")
-    serve.add_argument("--batch-max-size", type=int, default=ServerConfig.batch_max_size,
-                       help="sessions per batched model call")  # fmt: skip
-    serve.add_argument("--batch-timeout-ms", type=float, default=ServerConfig.batch_timeout_ms,
-                       help="> 0: batches wait this long for company")  # fmt: skip
+    serve.add_argument(
+        "--batch-max-size", type=int, default=ServerConfig.batch_max_size, help="sessions per batched model call"
+    )
+    serve.add_argument(
+        "--batch-timeout-ms",
+        type=float,
+        default=ServerConfig.batch_timeout_ms,
+        help="> 0: batches wait this long for company",
+    )
     # TF Serving's --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism. One
     # thread each: a recommendation is many tiny ops, and concurrent requests fill the cores.
     serve.add_argument("--intra-op-threads", type=int, default=1, help="threads within one op (0: TF's default)")
@@ -153,8 +184,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     serve.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size, help="sessions per request")
     serve.add_argument("--max-session-length", type=int, default=defaults.max_session_length)
     serve.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes)
-    serve.add_argument("--max-metadata-items", type=int, default=defaults.max_metadata_items,
-                       help="items per recommend_from_metadata request")  # fmt: skip
+    serve.add_argument(
+        "--max-metadata-items",
+        type=int,
+        default=defaults.max_metadata_items,
+        help="items per recommend_from_metadata request",
+    )
     serve.set_defaults(run=_serve)
 
     recommend = commands.add_parser("recommend", help="recommendations for one session")
@@ -167,7 +202,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     return args.run(args)
 

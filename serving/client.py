@@ -19,20 +19,30 @@ Usage:
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Union
+from collections.abc import Callable
 
 import grpc
 import numpy as np
 from google.protobuf.message import Message
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
-    get_model_metadata_pb2, get_model_status_pb2, model_pb2, model_service_pb2_grpc, predict_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
     prediction_service_pb2_grpc,
-)  # fmt: skip
+)
 
-from model.export import (
-    ITEM_IDS, SERVING_DEFAULT, TOP_K_IDS, TOP_K_SCORES, UNKNOWN_ITEMS, top_categories, top_category_scores,
-)  # fmt: skip
+from contract.model_api import (
+    ITEM_IDS,
+    SERVING_DEFAULT,
+    TOP_K_IDS,
+    TOP_K_SCORES,
+    UNKNOWN_ITEMS,
+    top_categories,
+    top_category_scores,
+)
 from serving import tensors
 
 DEFAULT_TARGET = "127.0.0.1:8500"
@@ -67,8 +77,9 @@ class VersionStatus:
 
 
 class RecommenderClient:
-    def __init__(self, target: str = DEFAULT_TARGET, *, model_name: str, timeout_s: float = 5.0,
-                 version: Optional[int] = None) -> None:  # fmt: skip
+    def __init__(
+        self, target: str = DEFAULT_TARGET, *, model_name: str, timeout_s: float = 5.0, version: int | None = None
+    ) -> None:
         """`version` pins one model version; None asks for the newest the server has."""
         self.model_name = model_name
         self.timeout_s = timeout_s
@@ -77,8 +88,9 @@ class RecommenderClient:
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
-    def recommend(self, session: Union[list[str], list[list[str]]],
-                  signature: str = SERVING_DEFAULT) -> list[Recommendations]:  # fmt: skip
+    def recommend(
+        self, session: list[str] | list[list[str]], signature: str = SERVING_DEFAULT
+    ) -> list[Recommendations]:
         """Recommendations for one session (item ids, oldest first) or for a list of them."""
         sessions = [session] if not session or isinstance(session[0], str) else session
         width = max(len(s) for s in sessions)
@@ -121,8 +133,10 @@ class RecommenderClient:
         self._fill_spec(request.model_spec)
         response = self._call(self._models.GetModelStatus, request)
         state_name = get_model_status_pb2.ModelVersionStatus.State.Name
-        return [VersionStatus(s.version, state_name(s.state), int(s.status.error_code), s.status.error_message)
-                for s in response.model_version_status]  # fmt: skip
+        return [
+            VersionStatus(s.version, state_name(s.state), int(s.status.error_code), s.status.error_message)
+            for s in response.model_version_status
+        ]
 
     def _fill_spec(self, spec: model_pb2.ModelSpec) -> None:
         spec.name = self.model_name
@@ -138,7 +152,7 @@ class RecommenderClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "RecommenderClient":
+    def __enter__(self) -> RecommenderClient:
         return self
 
     def __exit__(self, *_) -> None:

@@ -62,8 +62,9 @@ import collections
 import dataclasses
 import threading
 import traceback
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any
 
 import grpc
 import tensorflow as tf
@@ -78,10 +79,17 @@ from tensorflow_serving.apis.model_pb2 import ModelSpec
 from tensorflow_serving.apis.predict_pb2 import PredictRequest, PredictResponse
 from tensorflow_serving.apis.regression_pb2 import RegressionResponse
 
-from model.export import FROM_METADATA, ITEM_IDS, SERVING_DEFAULT
+from contract.model_api import FROM_METADATA, ITEM_IDS, SERVING_DEFAULT
 from serving.batching import MicroBatcher
-from serving.signatures import (Limits, RequestError, Signature, quoted, quoted_names, refuse_sessions_without_items,
-                                status_of)  # fmt: skip
+from serving.signatures import (
+    Limits,
+    RequestError,
+    Signature,
+    quoted,
+    quoted_names,
+    refuse_sessions_without_items,
+    status_of,
+)
 from serving.versions import Servable, VersionManager
 
 SIGNATURE_DEF = "signature_def"  # the one GetModelMetadata field TF Serving knows
@@ -124,8 +132,14 @@ class ServerConfig:
 class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer):
     """The RPCs; each answers with a response or a status, never an exception."""
 
-    def __init__(self, versions: VersionManager, limits: Limits, batcher: Optional[MicroBatcher],
-                 call_threads: ThreadPoolExecutor, metadata_threads: ThreadPoolExecutor) -> None:  # fmt: skip
+    def __init__(
+        self,
+        versions: VersionManager,
+        limits: Limits,
+        batcher: MicroBatcher | None,
+        call_threads: ThreadPoolExecutor,
+        metadata_threads: ThreadPoolExecutor,
+    ) -> None:
         self._versions = versions
         self._limits = limits
         self._batcher = batcher
@@ -136,8 +150,9 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
     async def Predict(self, request: PredictRequest, context: grpc.aio.ServicerContext) -> PredictResponse:
         return await _answer(context, PredictResponse, self._predict, request)
 
-    async def GetModelMetadata(self, request: GetModelMetadataRequest,
-                               context: grpc.aio.ServicerContext) -> GetModelMetadataResponse:  # fmt: skip
+    async def GetModelMetadata(
+        self, request: GetModelMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> GetModelMetadataResponse:
         return await _answer(context, GetModelMetadataResponse, self._metadata, request)
 
     async def Classify(self, request: Any, context: grpc.aio.ServicerContext) -> ClassificationResponse:
@@ -150,8 +165,9 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
         return _unimplemented(context, "MultiInference", MultiInferenceResponse)
 
     # --- ModelService ---------------------------------------------------------------------
-    async def GetModelStatus(self, request: GetModelStatusRequest,
-                             context: grpc.aio.ServicerContext) -> GetModelStatusResponse:  # fmt: skip
+    async def GetModelStatus(
+        self, request: GetModelStatusRequest, context: grpc.aio.ServicerContext
+    ) -> GetModelStatusResponse:
         return await _answer(context, GetModelStatusResponse, self._status, request)
 
     async def HandleReloadConfigRequest(self, request: Any, context: grpc.aio.ServicerContext) -> ReloadConfigResponse:
@@ -161,8 +177,11 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
     async def _predict(self, request: PredictRequest) -> PredictResponse:
         size = request.ByteSize()
         if size > self._limits.max_request_bytes:
-            raise RequestError(_INVALID, f"the request is {size:,} bytes; at most {self._limits.max_request_bytes:,} "
-                                         "are accepted: send fewer or shorter sessions per request")  # fmt: skip
+            raise RequestError(
+                _INVALID,
+                f"the request is {size:,} bytes; at most {self._limits.max_request_bytes:,} "
+                "are accepted: send fewer or shorter sessions per request",
+            )
         servable = self._servable(request.model_spec)
         signature = self._signature(servable, request.model_spec.signature_name)
         inputs = signature.parse(request.inputs, self._limits)
@@ -182,8 +201,10 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
         servable = self._servable(request.model_spec)
         fields = list(request.metadata_field)
         if fields != [SIGNATURE_DEF]:
-            raise RequestError(_INVALID, f"metadata_field must be [{SIGNATURE_DEF!r}] (the one field served), "
-                                         f"got {quoted_names(fields)}")  # fmt: skip
+            raise RequestError(
+                _INVALID,
+                f"metadata_field must be [{SIGNATURE_DEF!r}] (the one field served), got {quoted_names(fields)}",
+            )
         response = GetModelMetadataResponse()
         _fill_spec(response.model_spec, servable, "")
         response.metadata[SIGNATURE_DEF].Pack(servable.signature_defs)
@@ -195,11 +216,15 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
         states = self._versions.states()
         choice = spec.WhichOneof("version_choice")
         if choice == "version_label":
-            raise RequestError(_NOT_FOUND, f"version label {quoted(spec.version_label)} is unknown: no labels are configured")
+            raise RequestError(
+                _NOT_FOUND, f"version label {quoted(spec.version_label)} is unknown: no labels are configured"
+            )
         if choice == "version":
             if spec.version.value not in states:
-                raise RequestError(_NOT_FOUND, f"version {spec.version.value} of model {spec.name!r} is unknown; "
-                                               f"known versions: {sorted(states)}")  # fmt: skip
+                raise RequestError(
+                    _NOT_FOUND,
+                    f"version {spec.version.value} of model {spec.name!r} is unknown; known versions: {sorted(states)}",
+                )
             states = {spec.version.value: states[spec.version.value]}
         if not states:
             raise RequestError(_NOT_FOUND, f"no version of model {spec.name!r} found under {self._versions.model_dir}")
@@ -220,24 +245,35 @@ class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_ser
         self._check_name(spec.name)
         servable = self._versions.current  # read once: the whole request runs on this version
         if servable is None:
-            raise RequestError(grpc.StatusCode.UNAVAILABLE,
-                               f"model {spec.name!r} has no version loaded (yet) from {self._versions.model_dir}")
+            raise RequestError(
+                grpc.StatusCode.UNAVAILABLE,
+                f"model {spec.name!r} has no version loaded (yet) from {self._versions.model_dir}",
+            )
         choice = spec.WhichOneof("version_choice")
         if choice == "version" and spec.version.value != servable.version:
-            raise RequestError(_NOT_FOUND, f"version {spec.version.value} of model {spec.name!r} is not available; "
-                                           f"version {servable.version} is served")  # fmt: skip
+            raise RequestError(
+                _NOT_FOUND,
+                f"version {spec.version.value} of model {spec.name!r} is not available; "
+                f"version {servable.version} is served",
+            )
         if choice == "version_label":
-            raise RequestError(_NOT_FOUND, f"version label {quoted(spec.version_label)} of model {spec.name!r} is unknown: "
-                                           f"no labels are configured; ask for version {servable.version} or for "
-                                           "none")  # fmt: skip
+            raise RequestError(
+                _NOT_FOUND,
+                f"version label {quoted(spec.version_label)} of model {spec.name!r} is unknown: "
+                f"no labels are configured; ask for version {servable.version} or for "
+                "none",
+            )
         return servable
 
     @staticmethod
     def _signature(servable: Servable, name: str) -> Signature:
         signature = servable.signatures.get(name or SERVING_DEFAULT)
         if signature is None:
-            raise RequestError(_INVALID, f"model {servable.model_name!r} version {servable.version} has no signature "
-                                         f"{quoted(name)}; it has {sorted(servable.signatures)}")  # fmt: skip
+            raise RequestError(
+                _INVALID,
+                f"model {servable.model_name!r} version {servable.version} has no signature "
+                f"{quoted(name)}; it has {sorted(servable.signatures)}",
+            )
         return signature
 
 
@@ -266,11 +302,15 @@ class _UnexpectedErrors:
             cause = ("(other causes)", "")
         self._counts[cause] += 1
         if self._counts[cause] == 1 and cause[1]:
-            logging.error("Unexpected error answering %s (its traceback is logged once)", request_type,
-                          exc_info=(type(error), error, error.__traceback__))  # fmt: skip
+            logging.error(
+                "Unexpected error answering %s (its traceback is logged once)",
+                request_type,
+                exc_info=(type(error), error, error.__traceback__),
+            )
         else:
-            logging.log_every_n_seconds(logging.ERROR, "Unexpected errors so far, by cause: %s", 60,
-                                        dict(self._counts.most_common(5)))  # fmt: skip
+            logging.log_every_n_seconds(
+                logging.ERROR, "Unexpected errors so far, by cause: %s", 60, dict(self._counts.most_common(5))
+            )
 
 
 _UNEXPECTED = _UnexpectedErrors()
@@ -283,8 +323,9 @@ def _bounded(details: str) -> str:
     return details.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-async def _answer(context: grpc.aio.ServicerContext, response_type: type,
-                  handler: Callable[[Any], Awaitable[Any]], request: Any) -> Any:  # fmt: skip
+async def _answer(
+    context: grpc.aio.ServicerContext, response_type: type, handler: Callable[[Any], Awaitable[Any]], request: Any
+) -> Any:
     """`await handler(request)`, or an empty response with the status of what went wrong."""
     try:
         return await handler(request)
@@ -319,13 +360,13 @@ class RecommenderServer:
     def __init__(self, versions: VersionManager, config: ServerConfig = ServerConfig()) -> None:
         self.config = config
         self._versions = versions
-        self.port: Optional[int] = None
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
-        self._server: Optional[grpc.aio.Server] = None
-        self._batcher: Optional[MicroBatcher] = None
-        self._call_threads: Optional[ThreadPoolExecutor] = None
-        self._metadata_threads: Optional[ThreadPoolExecutor] = None
+        self.port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: grpc.aio.Server | None = None
+        self._batcher: MicroBatcher | None = None
+        self._call_threads: ThreadPoolExecutor | None = None
+        self._metadata_threads: ThreadPoolExecutor | None = None
 
     def start(self) -> int:
         """Binds `host:port` and starts answering; raises RuntimeError if the port is taken."""
@@ -352,7 +393,9 @@ class RecommenderServer:
         config = self.config
         self._batcher = MicroBatcher(config.batch_max_size, config.batch_timeout_ms) if config.batching else None
         self._call_threads = ThreadPoolExecutor(max_workers=config.call_threads, thread_name_prefix="model-call")
-        self._metadata_threads = ThreadPoolExecutor(max_workers=config.metadata_threads, thread_name_prefix="metadata-call")
+        self._metadata_threads = ThreadPoolExecutor(
+            max_workers=config.metadata_threads, thread_name_prefix="metadata-call"
+        )
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", 4 * config.limits.max_request_bytes),
@@ -360,7 +403,7 @@ class RecommenderServer:
                 ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
             ],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
-        )  # fmt: skip
+        )
         handlers = _Handlers(self._versions, config.limits, self._batcher, self._call_threads, self._metadata_threads)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(handlers, self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(handlers, self._server)

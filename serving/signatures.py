@@ -23,14 +23,15 @@ from __future__ import annotations
 import collections
 import dataclasses
 import re
-from typing import Any, Iterable, Mapping, MutableMapping, NoReturn, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from typing import Any, NoReturn
 
 import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 
-from model.export import FROM_METADATA, KNOWN_ITEMS, NO_KNOWN_ITEMS
+from contract.model_api import FROM_METADATA, KNOWN_ITEMS, NO_KNOWN_ITEMS
 from serving import tensors
 
 # TF's error codes are gRPC's (both follow google.rpc.Code).
@@ -118,8 +119,9 @@ class Signature:
         self.outputs: tuple[str, ...] = tuple(sorted(function.structured_outputs))
         self._dtypes = {name: spec.dtype.as_datatype_enum for name, spec in self.inputs.items()}
         self._shapes = {name: spec.shape.as_list() for name, spec in self.inputs.items()}  # None: any size
-        self._expected = ", ".join(f"{n} {tensors.dtype_name(self._dtypes[n])} {_shape_text(s)}"
-                                   for n, s in sorted(self.inputs.items()))  # fmt: skip
+        self._expected = ", ".join(
+            f"{n} {tensors.dtype_name(self._dtypes[n])} {_shape_text(s)}" for n, s in sorted(self.inputs.items())
+        )
         # `call` goes straight to the function's flat call, where its `__call__` ends up after
         # binding keyword arguments in Python: 0.4 of a 1.5 ms batch-1 call here, all of it
         # under the GIL. The flat inputs are the keyword arguments in sorted order.
@@ -130,9 +132,12 @@ class Signature:
         """The request's input tensors as numpy arrays, checked against the TensorSpecs."""
         if len(protos) != len(self.inputs) or not all(name in self.inputs for name in protos):
             missing, extra = sorted(set(self.inputs) - set(protos)), sorted(set(protos) - set(self.inputs))
-            problems = (f"; missing {missing}" if missing else "") + (f"; unexpected {quoted_names(extra)}" if extra else "")
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"signature {self.name!r} takes inputs {self._expected}{problems}")
+            problems = (f"; missing {missing}" if missing else "") + (
+                f"; unexpected {quoted_names(extra)}" if extra else ""
+            )
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT, f"signature {self.name!r} takes inputs {self._expected}{problems}"
+            )
         arrays = {}
         for name, spec in self.inputs.items():
             proto = protos[name]
@@ -149,8 +154,11 @@ class Signature:
             if len(shape) == 2 and shape[1] > limits.max_session_length:
                 self._refuse(name, f"has sessions of length {shape[1]}; at most {limits.max_session_length} items")
             if self.name == FROM_METADATA and len(shape) == 2 and shape[0] * shape[1] > limits.max_metadata_items:
-                self._refuse(name, f"holds {shape[0] * shape[1]:,} items; at most {limits.max_metadata_items:,} per "
-                                   "request are encoded from their metadata: send fewer or shorter sessions")  # fmt: skip
+                self._refuse(
+                    name,
+                    f"holds {shape[0] * shape[1]:,} items; at most {limits.max_metadata_items:,} per "
+                    "request are encoded from their metadata: send fewer or shorter sessions",
+                )
             try:
                 arrays[name] = tensors.to_array(proto)
             except ValueError as error:
@@ -172,10 +180,12 @@ class Signature:
         try:
             outputs = self.function._call_flat(flat, self._captured_inputs)
         except UnicodeDecodeError as error:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"signature {self.name!r} could not read its inputs {self._expected}: TensorFlow's "
-                               f"error quotes bytes of them that are not UTF-8 ({error.reason} at byte "
-                               f"{error.start}); check that each input holds what the signature takes") from None  # fmt: skip
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"signature {self.name!r} could not read its inputs {self._expected}: TensorFlow's "
+                f"error quotes bytes of them that are not UTF-8 ({error.reason} at byte "
+                f"{error.start}); check that each input holds what the signature takes",
+            ) from None
         return {name: value.numpy() for name, value in outputs.items()}
 
     def check_output_filter(self, names: Iterable[str]) -> tuple[str, ...]:
@@ -183,16 +193,24 @@ class Signature:
         names = tuple(names)
         unknown = sorted(set(names) - set(self.outputs))
         if unknown:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names {quoted_names(unknown)}, not "
-                                                                 f"outputs of signature {self.name!r} ({list(self.outputs)})")
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"output_filter names {quoted_names(unknown)}, not "
+                f"outputs of signature {self.name!r} ({list(self.outputs)})",
+            )
         repeated = sorted(name for name, count in collections.Counter(names).items() if count > 1)
         if repeated:  # as TF Serving: each output is answered once
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"duplicate output tensor alias in output_filter: "
-                                                                 f"{repeated}")
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT, f"duplicate output tensor alias in output_filter: {repeated}"
+            )
         return names or self.outputs
 
-    def fill_outputs(self, protos: MutableMapping[str, tensor_pb2.TensorProto], outputs: Mapping[str, np.ndarray],
-                     names: Iterable[str]) -> None:  # fmt: skip
+    def fill_outputs(
+        self,
+        protos: MutableMapping[str, tensor_pb2.TensorProto],
+        outputs: Mapping[str, np.ndarray],
+        names: Iterable[str],
+    ) -> None:
         """Writes `names` of `outputs` into a response's output map, in place (no copies of protos)."""
         for name in names:
             tensors.fill_proto(protos[name], outputs[name])

@@ -31,7 +31,8 @@ import gc
 import os
 import threading
 import time
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import grpc
 import tensorflow as tf
@@ -40,7 +41,7 @@ from absl import logging
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
-from model.export import SERVING_DEFAULT
+from contract.model_api import SERVING_DEFAULT
 from serving.signatures import Limits, RequestError, Signature, refuse_sessions_without_items, status_of
 from serving.warmup import read_warmup_requests
 
@@ -145,8 +146,16 @@ def load_servable(model_dir: str, model_name: str, version: int, limits: Limits 
 class VersionManager:
     """Serves the newest complete version of one model; a thread polls for new ones."""
 
-    def __init__(self, base_path: str, model_name: str, poll_s: float = DEFAULT_POLL_S, limits: Limits = Limits(),
-                 settle_s: float = 2.0, load_retry_s: float = 30.0, max_load_attempts: int = 5) -> None:  # fmt: skip
+    def __init__(
+        self,
+        base_path: str,
+        model_name: str,
+        poll_s: float = DEFAULT_POLL_S,
+        limits: Limits = Limits(),
+        settle_s: float = 2.0,
+        load_retry_s: float = 30.0,
+        max_load_attempts: int = 5,
+    ) -> None:
         self.model_name = model_name
         self.model_dir = os.path.join(base_path, model_name)
         self.poll_s = poll_s
@@ -154,15 +163,15 @@ class VersionManager:
         self.settle_s = settle_s
         self.load_retry_s = load_retry_s
         self.max_load_attempts = max_load_attempts
-        self._current: Optional[Servable] = None
+        self._current: Servable | None = None
         self._states: dict[int, VersionState] = {}
         self._states_lock = threading.Lock()  # for the states only: requests never take it
         self._failures: dict[int, tuple[int, float]] = {}  # version -> (failed loads, when to try again)
         self._stopping = threading.Event()
-        self._poller: Optional[threading.Thread] = None
+        self._poller: threading.Thread | None = None
 
     @property
-    def current(self) -> Optional[Servable]:
+    def current(self) -> Servable | None:
         """The version being served; read it once per request."""
         return self._current
 
@@ -210,8 +219,9 @@ class VersionManager:
             failures = self._failures.get(version, (0, 0.0))[0] + 1
             wait_s = self.load_retry_s * 2 ** (failures - 1)
             self._failures[version] = (failures, time.monotonic() + wait_s)
-            retry = (f"attempt {failures} of {self.max_load_attempts}; "
-                     + (f"trying again in {wait_s:g} s" if failures < self.max_load_attempts else "not tried again"))  # fmt: skip
+            retry = f"attempt {failures} of {self.max_load_attempts}; " + (
+                f"trying again in {wait_s:g} s" if failures < self.max_load_attempts else "not tried again"
+            )
             fallback = f"version {previous.version} keeps serving" if previous else "nothing to serve"
             logging.exception("Loading %s version %d failed (%s); %s", self.model_name, version, retry, fallback)
             code, message = describe(error)
@@ -227,10 +237,11 @@ class VersionManager:
             # longer) rather than whenever Python next runs a full collection.
             del previous
             gc.collect()
-        logging.info("Serving %s version %d (%d warm-up requests replayed)", self.model_name, version,
-                     servable.warmup_requests)  # fmt: skip
+        logging.info(
+            "Serving %s version %d (%d warm-up requests replayed)", self.model_name, version, servable.warmup_requests
+        )
 
-    def start(self) -> "VersionManager":
+    def start(self) -> VersionManager:
         """Loads the newest version now, then polls every `poll_s` seconds in a thread."""
         self.poll()
         self._poller = threading.Thread(target=self._poll_loop, name=f"versions-{self.model_name}", daemon=True)
@@ -249,4 +260,3 @@ class VersionManager:
         self._stopping.set()
         if self._poller is not None:
             self._poller.join()
-

@@ -1,15 +1,11 @@
-"""Warm-up requests, written next to the SavedModel and replayed when a version loads.
+"""Warm-up requests, replayed when a version loads, as TF Serving does.
 
-The first calls of a freshly loaded SavedModel are slow (TensorFlow initializes kernels,
-tables and thread pools on first use): without warm-up the first clients of every new
-version pay for it. TF Serving replays `<version>/assets.extra/tf_serving_warmup_requests`
-(a TFRecord of `PredictionLog`s) before it marks a version AVAILABLE, and so does
-`serving.versions`. A failed warm-up request fails the load, in both: give sessions of
-items the exported catalog holds.
+`model.warmup` writes them into the version directory
+(`<version>/assets.extra/tf_serving_warmup_requests`, a TFRecord of `PredictionLog`s);
+`serving.versions` replays them before it marks the version AVAILABLE.
 
-Usage (the Pusher, or whoever writes a version, before it becomes visible):
+Usage:
 
-    write_warmup_requests("/models/recommender/7", "recommender", [["100001", "100002"], ["100003"]])
     read_warmup_requests("/models/recommender/7")  # -> [PredictRequest, PredictRequest]
 """
 
@@ -17,39 +13,10 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from model.export import ITEM_IDS, SERVING_DEFAULT
-from serving import tensors
-
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-
-
-def warmup_requests(model_name: str, sessions: list[list[str]]) -> list[predict_pb2.PredictRequest]:
-    """One `serving_default` request per session (batch 1), as a client would send it."""
-    if not sessions or not all(sessions):
-        raise ValueError("warm-up needs at least one session, and no empty session (the model refuses those)")
-    requests = []
-    for session in sessions:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model_name
-        request.model_spec.signature_name = SERVING_DEFAULT
-        tensors.fill_proto(request.inputs[ITEM_IDS], np.array([[s.encode() for s in session]], dtype=object))
-        requests.append(request)
-    return requests
-
-
-def write_warmup_requests(saved_model_dir: str, model_name: str, sessions: list[list[str]]) -> str:
-    """Writes the warm-up file into `saved_model_dir` and returns its path."""
-    path = os.path.join(saved_model_dir, WARMUP_FILE)
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.TFRecordWriter(path) as writer:
-        for request in warmup_requests(model_name, sessions):
-            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
-            writer.write(log.SerializeToString())
-    return path
+from contract.model_api import WARMUP_FILE
 
 
 def read_warmup_requests(saved_model_dir: str) -> list[predict_pb2.PredictRequest]:

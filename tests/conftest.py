@@ -24,21 +24,21 @@ import dataclasses
 import gzip
 import io
 import os
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
-from components import contract
+import contract
 from components.session_example_gen.config import SECONDS_PER_DAY, IngestConfig
 from components.session_example_gen.sessionize import catalog_example, compile_id_pattern, parse_catalog_row
 from model import export
 from model.catalog import Catalog, load_catalog
 from model.config import ModelConfig
-from model.trainer import TrainingSetup, train
 from model.preprocessing import PreprocessingConfig, analyze_catalog_files
+from model.trainer import TrainingSetup, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(REPO, "data", "default")
@@ -67,7 +67,7 @@ def train_click_counts(clicks_path: str, holdout_days: float = HOLDOUT_DAYS) -> 
 
 
 def raw_catalog_examples(
-    catalog_path: str, train_clicks: dict[str, int], keep: Optional[Callable[[dict], dict]] = None
+    catalog_path: str, train_clicks: dict[str, int], keep: Callable[[dict], dict] | None = None
 ) -> list[tf.train.Example]:
     """Raw catalog examples of a contract CSV (malformed rows and repeated ids skipped).
 
@@ -148,10 +148,14 @@ def ingested(tmp_path_factory) -> Ingested:
     config = IngestConfig()
     with beam.Pipeline() as pipeline:
         executor._build_pipeline(
-            pipeline, os.path.join(DEFAULT_DATA, "clicks*"), os.path.join(DEFAULT_DATA, "catalog*"), config,
-            {name: os.path.join(out, name) for name in config.split_names}, os.path.join(out, "items"),
+            pipeline,
+            os.path.join(DEFAULT_DATA, "clicks*"),
+            os.path.join(DEFAULT_DATA, "catalog*"),
+            config,
+            {name: os.path.join(out, name) for name in config.split_names},
+            os.path.join(out, "items"),
             os.path.join(out, "counters.json"),
-        )  # fmt: skip
+        )
     records = tf.data.TFRecordDataset(glob.glob(os.path.join(out, "items", "*")), compression_type="GZIP")
     return Ingested(
         {name: os.path.join(out, name, "*") for name in config.split_names},
@@ -167,8 +171,17 @@ def ingested_catalog(analyze_catalog, ingested) -> TftCatalog:
 
 NEW_ITEM = "new-item-1"
 # Small enough for CI's two cores, big enough to learn something in a few steps.
-SMALL = dict(num_layers=1, num_heads=2, item_dim=32, ff_dim=64, id_dim=16, title_dim=16, category_dim=8,
-             batch_size=128, learning_rate=3e-3)  # fmt: skip
+SMALL = dict(
+    num_layers=1,
+    num_heads=2,
+    item_dim=32,
+    ff_dim=64,
+    id_dim=16,
+    title_dim=16,
+    category_dim=8,
+    batch_size=128,
+    learning_rate=3e-3,
+)
 
 
 @dataclasses.dataclass
@@ -193,14 +206,24 @@ def exported(ingested, ingested_catalog, tmp_path_factory) -> Exported:
     catalog = ingested_catalog.catalog
     config = ModelConfig.preset("M2TRec", **SMALL, epochs=1, top_k=20, repeat_bonus=1.0)
     run_dir = tmp_path_factory.mktemp("run")
-    model, _ = train(config, catalog, ingested.split_files["train"], ingested.split_files["eval"], str(run_dir),
-                     train_steps=60, verbose=0)  # fmt: skip
+    model, _ = train(
+        config,
+        catalog,
+        ingested.split_files["train"],
+        ingested.split_files["eval"],
+        str(run_dir),
+        train_steps=60,
+        verbose=0,
+    )
     setup = TrainingSetup(config, ingested_catalog.config)
     export_dir = str(tmp_path_factory.mktemp("export") / "1")
     export.export_serving_model(model, catalog, ingested_catalog.tft_output, setup, export_dir)
     records = tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(6)
-    sessions = [[v.decode() for v in tf.train.Example.FromString(r.numpy()).features.feature[
-        contract.PREFIX_ITEM_IDS].bytes_list.value] for r in records]  # fmt: skip
+    sessions = [
+        [
+            v.decode()
+            for v in tf.train.Example.FromString(r.numpy()).features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value
+        ]
+        for r in records
+    ]
     return Exported(model, catalog, ingested_catalog.tft_output, setup, export_dir, sessions)
-
-

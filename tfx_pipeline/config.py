@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from components.session_example_gen import IngestConfig
 from model.config import ModelConfig
@@ -84,7 +85,7 @@ class PipelineConfig:
         return self.metadata_sqlite or os.path.join(self.output_dir, "metadata", self.pipeline_name, "metadata.db")
 
     @classmethod
-    def from_dict(cls, fields: Mapping[str, Any]) -> "PipelineConfig":
+    def from_dict(cls, fields: Mapping[str, Any]) -> PipelineConfig:
         fields = dict(fields)
         unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
@@ -105,6 +106,6 @@ class PipelineConfig:
         return cls(**fields)
 
     @classmethod
-    def from_file(cls, path: str) -> "PipelineConfig":
+    def from_file(cls, path: str) -> PipelineConfig:
         with open(path) as f:
             return cls.from_dict(json.load(f))

@@ -12,9 +12,8 @@ from __future__ import annotations
 import glob
 import os
 import sys
-from typing import Optional
 
-from components import contract
+import contract
 from model.inputs import read_prefixes
 from serving.cli import format_recommendations, read_catalog
 from serving.client import RecommenderClient
@@ -33,7 +32,7 @@ def _test_session(config: PipelineConfig) -> list[str]:
     return sessions[0]
 
 
-def _catalog_file(config: PipelineConfig) -> Optional[str]:
+def _catalog_file(config: PipelineConfig) -> str | None:
     matches = sorted(glob.glob(os.path.join(config.data_dir, config.catalog_pattern)))
     return matches[0] if matches else None
 
@@ -41,8 +40,10 @@ def _catalog_file(config: PipelineConfig) -> Optional[str]:
 def serve_and_recommend(config: PipelineConfig) -> str:
     """Serves the newest pushed version, asks for one recommendation, returns it printed."""
     if not find_versions(config.serving_base):
-        return (f"No model has been pushed to {config.serving_base}: the Evaluator did not bless one "
-                "(see its verdict in the summary).")  # fmt: skip
+        return (
+            f"No model has been pushed to {config.serving_base}: the Evaluator did not bless one "
+            "(see its verdict in the summary)."
+        )
     versions = VersionManager(os.path.dirname(config.serving_base), config.serving_model_name).start()
     server = RecommenderServer(versions, ServerConfig(port=0))
     port = server.start()

@@ -1,10 +1,10 @@
 """The one pipeline definition; runners (local, Kubeflow, Airflow) differ only in how they run it.
 
-    SessionExampleGen -> StatisticsGen -> SchemaGen                 (session examples)
-                      -> catalog StatisticsGen -> SchemaGen -> Transform   (item metadata)
-    examples + catalog + transform graph -> SessionTrainer (run_fn in model/trainer.py)
-    model + test split + last blessed model -> Evaluator (TFMA, gates) -> AtomicPusher
-    everything above -> RunReport (the run's HTML page with plots)
+SessionExampleGen -> StatisticsGen -> SchemaGen                 (session examples)
+                  -> catalog StatisticsGen -> SchemaGen -> Transform   (item metadata)
+examples + catalog + transform graph -> SessionTrainer (run_fn in model/trainer.py)
+model + test split + last blessed model -> Evaluator (TFMA, gates) -> AtomicPusher
+everything above -> RunReport (the run's HTML page with plots)
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from typing import Optional
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components import contract
+import contract
 from components.atomic_pusher import AtomicPusher
 from components.run_report import RunReport
 from components.session_example_gen import SessionExampleGen
@@ -28,7 +27,7 @@ from tfx_pipeline.config import REPO_ROOT, PipelineConfig
 PREPROCESSING_FN = "model.preprocessing.preprocessing_fn"
 RUN_FN = "model.trainer.run_fn"
 # Packages whose code the Transform and Trainer steps run.
-_CODE_PACKAGES = ("model", "components")
+_CODE_PACKAGES = ("contract", "model", "components")
 # Code under them that runs only after the model is trained (the run report): editing it must
 # not re-run Transform and the Trainer.
 _AFTER_TRAINING = (os.path.join("components", "run_report"),)
@@ -55,7 +54,7 @@ def code_fingerprint() -> str:
 
 def create_pipeline(
     config: PipelineConfig,
-    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
 ) -> tfx.dsl.Pipeline:
     code_version = code_fingerprint()
     example_gen = SessionExampleGen(
@@ -121,20 +120,36 @@ def create_pipeline(
     )
     # Last: the run's page (data, training, evaluation vs the baseline, gate, push, example sessions).
     run_report = RunReport(
-        model=trainer.outputs["model"], pipeline_name=config.pipeline_name, model_variant=config.model.variant,
-        ingest_report=example_gen.outputs["ingest_report"], statistics=statistics_gen.outputs["statistics"],
-        examples=example_gen.outputs["examples"], catalog=example_gen.outputs["catalog"],
-        model_run=trainer.outputs["model_run"], evaluation=evaluator.outputs["evaluation"],
-        blessing=evaluator.outputs["blessing"], baseline_model=baseline.outputs["model"],
-        pushed_model=pusher.outputs["pushed_model"], split=config.evaluation.split,
-    )  # fmt: skip
+        model=trainer.outputs["model"],
+        pipeline_name=config.pipeline_name,
+        model_variant=config.model.variant,
+        ingest_report=example_gen.outputs["ingest_report"],
+        statistics=statistics_gen.outputs["statistics"],
+        examples=example_gen.outputs["examples"],
+        catalog=example_gen.outputs["catalog"],
+        model_run=trainer.outputs["model_run"],
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        baseline_model=baseline.outputs["model"],
+        pushed_model=pusher.outputs["pushed_model"],
+        split=config.evaluation.split,
+    )
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[
-            example_gen, statistics_gen, schema_gen, catalog_statistics_gen, catalog_schema_gen, transform, trainer,
-            baseline, evaluator, pusher, run_report,
-        ],  # fmt: skip
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            catalog_statistics_gen,
+            catalog_schema_gen,
+            transform,
+            trainer,
+            baseline,
+            evaluator,
+            pusher,
+            run_report,
+        ],
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_pipeline_args),

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional
 
 import numpy as np
-
 import tensorflow_data_validation as tfdv
 from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -35,8 +33,9 @@ SUMMARY_FILE = "summary.md"
 RUN_REPORT_NODE = RunReport.__name__  # the component's default id in the pipeline
 
 
-def _latest(store: metadata_store.MetadataStore, pipeline_name: str, node_id: str, type_name: str,
-            split: Optional[str] = None):  # fmt: skip
+def _latest(
+    store: metadata_store.MetadataStore, pipeline_name: str, node_id: str, type_name: str, split: str | None = None
+):
     """The newest live artifact of `type_name` that component `node_id` produced or reused
     (with `split` among its splits, where a component outputs several Examples)."""
     context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
@@ -47,10 +46,12 @@ def _latest(store: metadata_store.MetadataStore, pipeline_name: str, node_id: st
     except errors.NotFoundError:  # no artifact of this type was ever recorded (e.g. the run stopped before it)
         return None
     artifacts = [
-        a for a in store.get_artifacts_by_context(context.id)
-        if a.type_id == type_id and a.state == metadata_store_pb2.Artifact.LIVE
+        a
+        for a in store.get_artifacts_by_context(context.id)
+        if a.type_id == type_id
+        and a.state == metadata_store_pb2.Artifact.LIVE
         and (split is None or split in artifact_utils.decode_split_names(a.properties["split_names"].string_value))
-    ]  # fmt: skip
+    ]
     return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
@@ -61,7 +62,7 @@ def open_store(config: PipelineConfig) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(connection)
 
 
-def latest_uri(config: PipelineConfig, node_id: str, type_name: str, split: Optional[str] = None) -> Optional[str]:
+def latest_uri(config: PipelineConfig, node_id: str, type_name: str, split: str | None = None) -> str | None:
     """Where the newest `type_name` artifact of component `node_id` is, if any."""
     artifact = _latest(open_store(config), config.pipeline_name, node_id, type_name, split)
     return artifact.uri if artifact is not None else None
@@ -74,7 +75,11 @@ def summarize(config: PipelineConfig) -> str:
     sections = [f"# Run summary: {config.pipeline_name}", "", f"Data: `{config.data_dir}`", ""]
     report = _latest(store, config.pipeline_name, "SessionExampleGen", IngestReport.TYPE_NAME)
     if report is not None:
-        sections.append(report_lib.render_markdown(report_lib.read_report(report.uri)).replace("# Ingest report", "## Ingest report"))
+        sections.append(
+            report_lib.render_markdown(report_lib.read_report(report.uri)).replace(
+                "# Ingest report", "## Ingest report"
+            )
+        )
         sections.append(f"Report: `{os.path.join(report.uri, report_lib.REPORT_MARKDOWN)}`\n")
 
     statistics = _latest(store, config.pipeline_name, "StatisticsGen", "ExampleStatistics")
@@ -89,7 +94,12 @@ def summarize(config: PipelineConfig) -> str:
     schema = _latest(store, config.pipeline_name, "SchemaGen", "Schema")
     if schema is not None:
         loaded = tfdv.load_schema_text(os.path.join(schema.uri, "schema.pbtxt"))
-        sections += ["## Inferred schema", "", "| feature | type | presence | values per example |", "|---|---|---:|---|"]
+        sections += [
+            "## Inferred schema",
+            "",
+            "| feature | type | presence | values per example |",
+            "|---|---|---:|---|",
+        ]
         for feature in loaded.feature:
             shape = feature.value_count
             count = f"{shape.min}..{shape.max}" if shape.max else (f">= {shape.min}" if shape.min else "any")
@@ -108,7 +118,9 @@ def summarize(config: PipelineConfig) -> str:
             "## Model",
             "",
             f"{config.model.variant}: {history['epochs_run'][0]} epochs in {history['wall_s'][0]:.0f} s; best epoch {best + 1}: "
-            + ", ".join(f"eval {k[4:]} {history[k][best]:.4f}" for k in sorted(history) if k.startswith("val_") and "@" in k),
+            + ", ".join(
+                f"eval {k[4:]} {history[k][best]:.4f}" for k in sorted(history) if k.startswith("val_") and "@" in k
+            ),
             "",
             f"SavedModel: `{os.path.join(model.uri, 'Format-Serving')}`",
             "",
@@ -116,12 +128,17 @@ def summarize(config: PipelineConfig) -> str:
     sections += _evaluation_section(store, config)
     page = report_page(config)
     if page is not None:
-        sections += ["## Run report", "", f"Data, training curves, metrics per slice and category level, the comparison "
-                     f"with the last blessed model and example sessions, with plots: `{page}`", ""]  # fmt: skip
+        sections += [
+            "## Run report",
+            "",
+            f"Data, training curves, metrics per slice and category level, the comparison "
+            f"with the last blessed model and example sessions, with plots: `{page}`",
+            "",
+        ]
     return "\n".join(sections)
 
 
-def report_page(config: PipelineConfig) -> Optional[str]:
+def report_page(config: PipelineConfig) -> str | None:
     """The newest run report's page (`index.html` of the RunReport component's artifact), if any."""
     uri = latest_uri(config, RUN_REPORT_NODE, RunReportArtifact.TYPE_NAME)
     return os.path.join(uri, PAGE_FILE) if uri is not None else None
@@ -139,8 +156,12 @@ def _evaluation_section(store: metadata_store.MetadataStore, config: PipelineCon
     blessed = blessing.custom_properties["blessed"].int_value == 1
     # The run report's reader: the candidate's metrics even when TFMA also holds the baseline's.
     result = read_evaluation(evaluation.uri, blessed, config.evaluation.split)
-    lines = [f"## Evaluation ({result.split} split)", "", "| slice | " + " | ".join(_SHOWN) + " |",
-             "|---|" + "---:|" * len(_SHOWN)]  # fmt: skip
+    lines = [
+        f"## Evaluation ({result.split} split)",
+        "",
+        "| slice | " + " | ".join(_SHOWN) + " |",
+        "|---|" + "---:|" * len(_SHOWN),
+    ]
     for slice_metrics in sorted(result.slices, key=lambda s: s.name):
         values = slice_metrics.metrics
         cells = [f"{values[m]:,.0f}" if m == "example_count" else f"{values[m]:.4f}" for m in _SHOWN if m in values]
@@ -149,12 +170,16 @@ def _evaluation_section(store: metadata_store.MetadataStore, config: PipelineCon
     for failure in result.failures:
         change = " (change vs. the last blessed model)" if failure.against_baseline else ""
         message = f" ({failure.message})" if failure.message else ""
-        lines.append(f"- failed on {failure.slice_name}: {failure.metric}{change} = {failure.value:.4f}, "
-                     f"needs {failure.threshold}{message}")  # fmt: skip
+        lines.append(
+            f"- failed on {failure.slice_name}: {failure.metric}{change} = {failure.value:.4f}, "
+            f"needs {failure.threshold}{message}"
+        )
     pushed = _latest(store, config.pipeline_name, "AtomicPusher", "PushedModel")
     if pushed is not None and pushed.custom_properties["pushed"].int_value == 1:
-        lines.append(f"Pushed version {pushed.custom_properties['pushed_version'].string_value} to "
-                     f"`{pushed.custom_properties['pushed_destination'].string_value}`")  # fmt: skip
+        lines.append(
+            f"Pushed version {pushed.custom_properties['pushed_version'].string_value} to "
+            f"`{pushed.custom_properties['pushed_destination'].string_value}`"
+        )
     else:
         lines.append("Not pushed: the serving directory keeps the last blessed model.")
     return lines + [""]

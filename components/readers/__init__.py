@@ -1,7 +1,7 @@
 """Readers that turn public data sets into contract DataFrames `(clicks, catalog)`.
 
 Each reader converts formats only; filtering and bad-row accounting are the ExampleGen's
-job. Write the result with `components.contract.write_contract`.
+job. Write the result with `contract.write_contract`.
 
 * `diginetica.read_raw`: CIKM Cup 2016 Diginetica raw clicks and product categories.
 * `diginetica.read_srgnn`: the SR-GNN/GCE-GNN preprocessed Diginetica train/test split.
@@ -15,12 +15,12 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from components import contract
+import contract
 
 SHARED_DATA_DIR_ENV = "SHARED_DATA_DIR"
 

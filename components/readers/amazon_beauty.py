@@ -24,11 +24,12 @@ So `category_path` is the first path as `a<id>` levels (e.g. `a17 > a2 > a39`), 
 `brand` is the leading brand id (`a<id>`) where there is one. `attribute_ids` keeps the
 raw list.
 
-Example:
-    >>> from components import contract
+Example (reads the whole data set from ../shared/data, so the doctests skip it):
+    >>> import contract
     >>> from components.readers import amazon_beauty
-    >>> clicks, catalog = amazon_beauty.read_beauty(amazon_beauty.data_dir())
-    >>> contract.write_contract(clicks, catalog, "/tmp/beauty")
+    >>> clicks, catalog = amazon_beauty.read_beauty(amazon_beauty.data_dir())  # doctest: +SKIP
+    >>> contract.write_contract(clicks, catalog, "/tmp/beauty")  # doctest: +SKIP
+    ('/tmp/beauty/clicks.csv.gz', '/tmp/beauty/catalog.csv.gz')
 """
 
 from __future__ import annotations
@@ -38,11 +39,10 @@ import csv
 import gzip
 import hashlib
 import os
-from typing import Optional
 
 import pandas as pd
 
-from components import contract
+import contract
 from components.readers import positional_clicks, shared_data_dir
 
 BEAUTY_SUBDIR = "amazon-beauty"
@@ -53,14 +53,14 @@ _ITEMS_HEADER = ["asin", "s3rec_item_id", "title", "s3rec_attribute_ids"]
 _TOP_LEVEL_HEAD_SHARE = 0.9
 
 
-def data_dir(base_dir: Optional[str] = None) -> str:
+def data_dir(base_dir: str | None = None) -> str:
     """Where Amazon Beauty lives under `base_dir` (default `shared_data_dir()`)."""
     return os.path.join(base_dir or shared_data_dir(), BEAUTY_SUBDIR)
 
 
 def hash_split(user_id: str, eval_fraction: float, test_fraction: float, seed: int) -> str:
     """A user's split from a uniform hash of (seed, user id): stable across runs and machines."""
-    digest = hashlib.sha256(f"{seed}:{user_id}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{seed}:{user_id}".encode()).digest()
     unit = int.from_bytes(digest[:8], "big") / 2**64
     if unit < test_fraction:
         return contract.TEST
@@ -79,15 +79,11 @@ def attribute_structure(attribute_lists: list[list[str]]) -> tuple[set[str], set
         for i, attribute in enumerate(attributes):
             seen[attribute] += 1
             heads[attribute] += i == 0 or attributes[i - 1] in brands
-    top_level = {
-        a for a in seen if a not in brands and heads[a] / seen[a] >= _TOP_LEVEL_HEAD_SHARE
-    }
+    top_level = {a for a in seen if a not in brands and heads[a] / seen[a] >= _TOP_LEVEL_HEAD_SHARE}
     return brands, top_level
 
 
-def brand_and_path(
-    attributes: list[str], brands: set[str], top_level: set[str]
-) -> tuple[Optional[str], list[str]]:
+def brand_and_path(attributes: list[str], brands: set[str], top_level: set[str]) -> tuple[str | None, list[str]]:
     """An item's brand id (or None) and its first category path (root first, maybe empty)."""
     # The brand leads; it may share its name (hence its id) with a category.
     if len(attributes) > 1 and attributes[1] in top_level:

@@ -11,24 +11,24 @@ Two sources, because the full raw click log is not in the shared data (see its S
 The readers convert formats only; they drop nothing, because the ExampleGen counts and
 reports bad rows.
 
-Example:
-    >>> from components import contract
+Example (reads the whole data set from ../shared/data, so the doctests skip it):
+    >>> import contract
     >>> from components.readers import diginetica
-    >>> paths = diginetica.data_paths()
-    >>> clicks, catalog = diginetica.read_raw(paths["views"], paths["categories"])
-    >>> contract.write_contract(clicks, catalog, "/tmp/diginetica")
+    >>> paths = diginetica.data_paths()  # doctest: +SKIP
+    >>> clicks, catalog = diginetica.read_raw(paths["views"], paths["categories"])  # doctest: +SKIP
+    >>> contract.write_contract(clicks, catalog, "/tmp/diginetica")  # doctest: +SKIP
+    ('/tmp/diginetica/clicks.csv.gz', '/tmp/diginetica/catalog.csv.gz')
 """
 
 from __future__ import annotations
 
 import gzip
 import os
-from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-from components import contract
+import contract
 from components.readers import positional_clicks, shared_data_dir
 
 RAW_SUBDIR = os.path.join("diginetica", "raw")
@@ -41,7 +41,7 @@ _CATEGORY_COLUMNS = ("itemId", "categoryId")
 _PRODUCT_COLUMNS = ("itemId", "pricelog2", "product.name.tokens")
 
 
-def data_paths(base_dir: Optional[str] = None) -> dict[str, str]:
+def data_paths(base_dir: str | None = None) -> dict[str, str]:
     """Where the shipped Diginetica files live under `base_dir` (default `shared_data_dir()`)."""
     base = base_dir or shared_data_dir()
     return {
@@ -77,7 +77,7 @@ def _raw_timestamps_ms(eventdate: pd.Series, timeframe: pd.Series) -> pd.Series:
 
 
 def read_raw(
-    views_path: str, categories_path: str, products_path: Optional[str] = None
+    views_path: str, categories_path: str, products_path: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reads raw CIKM Cup views, product categories and (optionally) products.
 
@@ -105,9 +105,7 @@ def read_raw(
     )
 
     categories = _read_semicolon_csv(categories_path, (_CATEGORY_COLUMNS,))
-    catalog = pd.DataFrame(
-        {contract.ITEM_ID: categories["itemId"], contract.CATEGORY_PATH: categories["categoryId"]}
-    )
+    catalog = pd.DataFrame({contract.ITEM_ID: categories["itemId"], contract.CATEGORY_PATH: categories["categoryId"]})
     if products_path is not None:
         products = _read_semicolon_csv(products_path, (_PRODUCT_COLUMNS,))
         tokens = products["product.name.tokens"].fillna("")
@@ -138,7 +136,7 @@ def reconstruct_test_sessions(rows: list[tuple[list[str], str]]) -> list[list[st
     not give back `rows` exactly.
     """
     sessions: list[list[str]] = []
-    previous_prefix: Optional[list[str]] = None
+    previous_prefix: list[str] | None = None
     for prefix, label in rows:
         full = prefix + [label]
         if full != previous_prefix:
@@ -163,9 +161,7 @@ def read_srgnn(srgnn_dir: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     train_path = os.path.join(srgnn_dir, "train_sessions.txt.gz")
     with gzip.open(train_path, "rt", encoding="utf-8") as handle:
         train = [line.split() for line in handle]
-    test_table = pd.read_csv(
-        os.path.join(srgnn_dir, "test.tsv.gz"), sep="\t", dtype=str, keep_default_na=False
-    )
+    test_table = pd.read_csv(os.path.join(srgnn_dir, "test.tsv.gz"), sep="\t", dtype=str, keep_default_na=False)
     test_rows = list(zip(test_table["prefix"].str.split(), test_table["label"]))
     test = reconstruct_test_sessions(test_rows)
     session_ids = [f"srgnn-{contract.TRAIN}-{n}" for n in range(len(train))]
@@ -174,7 +170,5 @@ def read_srgnn(srgnn_dir: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     clicks = positional_clicks(session_ids, train + test, splits)
 
     categories = pd.read_csv(os.path.join(srgnn_dir, "item_category.tsv.gz"), sep="\t", dtype=str)
-    catalog = pd.DataFrame(
-        {contract.ITEM_ID: categories["item"], contract.CATEGORY_PATH: categories["category"]}
-    )
+    catalog = pd.DataFrame({contract.ITEM_ID: categories["item"], contract.CATEGORY_PATH: categories["category"]})
     return clicks, catalog

@@ -24,14 +24,14 @@ import gzip
 import io
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Union
 
 import numpy as np
 
 from components.session_example_gen.sessionize import Reason
-
-from components.contract import (
+from contract import (
     BRAND,
     CATEGORY_PATH,
     EVENT_TYPE,
@@ -486,14 +486,16 @@ class LeafSpec:
 def leaves() -> list[LeafSpec]:
     """Every leaf of TREE, depth first, in definition order."""
 
-    def walk(
-        prefix: tuple[str, ...], node: Subtree, division: Division, dept: Department
-    ) -> Iterator[LeafSpec]:
+    def walk(prefix: tuple[str, ...], node: Subtree, division: Division, dept: Department) -> Iterator[LeafSpec]:
         for name, child in node.items():
             if isinstance(child, Leaf):
                 yield LeafSpec(
-                    prefix + (name,), child, division.adjectives, dept.attributes,
-                    division.brands, dept.brands,
+                    prefix + (name,),
+                    child,
+                    division.adjectives,
+                    dept.attributes,
+                    division.brands,
+                    dept.brands,
                 )
             else:
                 yield from walk(prefix + (name,), child, division, dept)
@@ -513,7 +515,7 @@ class SyntheticData:
 
     clicks: list[list[str]]
     catalog: list[list[str]]
-    injected: dict[str, Union[int, dict[str, int]]]  # reason -> count; CATALOG_KEY -> {...}
+    injected: dict[str, int | dict[str, int]]  # reason -> count; CATALOG_KEY -> {...}
 
 
 @dataclass(frozen=True)
@@ -564,9 +566,7 @@ def _make_items(rng: np.random.Generator, n_items: int, n_leaves: int, days: int
 
 def _title(rng: np.random.Generator, spec: LeafSpec, brand: str) -> str:
     words = [brand, spec.adjectives[rng.integers(len(spec.adjectives))], spec.leaf.noun]
-    attributes = [
-        pool[rng.integers(len(pool))] for pool in spec.attributes if rng.random() < ATTRIBUTE_RATE
-    ]
+    attributes = [pool[rng.integers(len(pool))] for pool in spec.attributes if rng.random() < ATTRIBUTE_RATE]
     return ", ".join([" ".join(w for w in words if w)] + attributes)
 
 
@@ -625,18 +625,15 @@ def _sessions(
     """Clean clicks `(timestamp, session number, item index, event type)` in time order."""
     everyone = _Sampler(np.arange(len(items.leaf)), items.weight, items.release_day)
     by_leaf = [
-        _Sampler(np.flatnonzero(items.leaf == leaf), items.weight, items.release_day)
-        for leaf in range(len(l2_of_leaf))
+        _Sampler(np.flatnonzero(items.leaf == leaf), items.weight, items.release_day) for leaf in range(len(l2_of_leaf))
     ]
     l2_of_item = l2_of_leaf[items.leaf]
     by_l2 = {
-        l2: _Sampler(np.flatnonzero(l2_of_item == l2), items.weight, items.release_day)
-        for l2 in np.unique(l2_of_leaf)
+        l2: _Sampler(np.flatnonzero(l2_of_item == l2), items.weight, items.release_day) for l2 in np.unique(l2_of_leaf)
     }
     released = items.release_day
     new_arrivals = [
-        np.flatnonzero((released > 0) & (released <= day) & (released > day - NEW_ARRIVAL_DAYS))
-        for day in range(days)
+        np.flatnonzero((released > 0) & (released <= day) & (released > day - NEW_ARRIVAL_DAYS)) for day in range(days)
     ]
 
     def jump(day: int) -> int:
@@ -648,7 +645,8 @@ def _sessions(
     starts = _session_starts(rng, n_sessions, days)
     lengths = np.clip(
         np.rint(rng.lognormal(SESSION_LENGTH_LOG_MEAN, SESSION_LENGTH_LOG_SIGMA, n_sessions)),
-        1, MAX_SESSION_LENGTH,
+        1,
+        MAX_SESSION_LENGTH,
     ).astype(int)
     clicks = []
     for session, (start, length) in enumerate(zip(starts, lengths)):
@@ -694,9 +692,7 @@ def _bad_click(reason: str, host: list[str], unknown_id: str) -> list[str]:
     return list(host)  # DUPLICATE_CLICK
 
 
-def _inject_click_errors(
-    rng: np.random.Generator, rows: list[list[str]]
-) -> tuple[list[list[str]], dict[str, int]]:
+def _inject_click_errors(rng: np.random.Generator, rows: list[list[str]]) -> tuple[list[list[str]], dict[str, int]]:
     """Adds bad rows, each right after a distinct clean host row whose fields it reuses."""
     per_reason = max(1, round(BAD_CLICK_ROW_RATE * len(rows) / len(BAD_CLICK_REASONS)))
     n_bad = per_reason * len(BAD_CLICK_REASONS)
@@ -714,9 +710,7 @@ def _inject_click_errors(
     return out, {reason: per_reason for reason in BAD_CLICK_REASONS}
 
 
-def _inject_catalog_errors(
-    rng: np.random.Generator, rows: list[list[str]]
-) -> tuple[list[list[str]], dict[str, int]]:
+def _inject_catalog_errors(rng: np.random.Generator, rows: list[list[str]]) -> tuple[list[list[str]], dict[str, int]]:
     """Sets a few prices to `n/a` in place and appends re-listings of existing items."""
     n = CATALOG_BAD_ROWS_PER_REASON
     picked = rng.choice(len(rows), size=2 * n, replace=False).tolist()
@@ -752,8 +746,13 @@ def generate(
         spec = specs[items.leaf[i]]
         brand = _brand(rng, spec)
         catalog.append(
-            [item_id[i], _title(rng, spec, brand), join_category_path(list(spec.path)), brand,
-             _price(rng, spec.leaf.median_price)]
+            [
+                item_id[i],
+                _title(rng, spec, brand),
+                join_category_path(list(spec.path)),
+                brand,
+                _price(rng, spec.leaf.median_price),
+            ]
         )
 
     l2_names = sorted({spec.path[:2] for spec in specs})
@@ -784,9 +783,7 @@ def _write_csv_gz(path: str, rows: list[list[str]]) -> None:
 def write(data: SyntheticData, out_dir: str) -> tuple[str, str, str]:
     """Writes clicks, catalog and the injected counts; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
-    clicks, catalog, injected = (
-        os.path.join(out_dir, name) for name in (CLICKS_FILE, CATALOG_FILE, INJECTED_FILE)
-    )
+    clicks, catalog, injected = (os.path.join(out_dir, name) for name in (CLICKS_FILE, CATALOG_FILE, INJECTED_FILE))
     _write_csv_gz(clicks, data.clicks)
     _write_csv_gz(catalog, data.catalog)
     with open(injected, "w", encoding="utf-8") as f:

@@ -17,8 +17,6 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional
-
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
@@ -71,15 +69,15 @@ class RunReport(base_component.BaseComponent):
         self,
         model: types.BaseChannel,
         pipeline_name: str,
-        ingest_report: Optional[types.BaseChannel] = None,
-        statistics: Optional[types.BaseChannel] = None,
-        examples: Optional[types.BaseChannel] = None,
-        catalog: Optional[types.BaseChannel] = None,
-        model_run: Optional[types.BaseChannel] = None,
-        evaluation: Optional[types.BaseChannel] = None,
-        blessing: Optional[types.BaseChannel] = None,
-        baseline_model: Optional[types.BaseChannel] = None,
-        pushed_model: Optional[types.BaseChannel] = None,
+        ingest_report: types.BaseChannel | None = None,
+        statistics: types.BaseChannel | None = None,
+        examples: types.BaseChannel | None = None,
+        catalog: types.BaseChannel | None = None,
+        model_run: types.BaseChannel | None = None,
+        evaluation: types.BaseChannel | None = None,
+        blessing: types.BaseChannel | None = None,
+        baseline_model: types.BaseChannel | None = None,
+        pushed_model: types.BaseChannel | None = None,
         model_variant: str = "",
         split: str = "test",
         num_sessions: int = 3,
@@ -87,10 +85,21 @@ class RunReport(base_component.BaseComponent):
     ):
         super().__init__(
             RunReportSpec(
-                model=model, ingest_report=ingest_report, statistics=statistics, examples=examples, catalog=catalog,
-                model_run=model_run, evaluation=evaluation, blessing=blessing, baseline_model=baseline_model,
-                pushed_model=pushed_model, pipeline_name=pipeline_name, model_variant=model_variant, split=split,
-                num_sessions=num_sessions, num_recommendations=num_recommendations,
+                model=model,
+                ingest_report=ingest_report,
+                statistics=statistics,
+                examples=examples,
+                catalog=catalog,
+                model_run=model_run,
+                evaluation=evaluation,
+                blessing=blessing,
+                baseline_model=baseline_model,
+                pushed_model=pushed_model,
+                pipeline_name=pipeline_name,
+                model_variant=model_variant,
+                split=split,
+                num_sessions=num_sessions,
+                num_recommendations=num_recommendations,
                 report=types.Channel(type=RunReportArtifact),
             )
-        )  # fmt: skip
+        )

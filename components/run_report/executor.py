@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 import tempfile
-from typing import Any, Optional
+from typing import Any
 
 from absl import logging
 from tfx import types
@@ -41,7 +41,7 @@ NUM_SESSIONS_KEY = "num_sessions"
 NUM_RECOMMENDATIONS_KEY = "num_recommendations"
 
 
-def _single(input_dict: dict[str, list[types.Artifact]], key: str) -> Optional[types.Artifact]:
+def _single(input_dict: dict[str, list[types.Artifact]], key: str) -> types.Artifact | None:
     """The one artifact of an input, or None where the channel is absent or empty (e.g. no baseline yet)."""
     artifacts = input_dict.get(key) or []
     return artifacts[0] if artifacts else None
@@ -56,13 +56,15 @@ def _sessions(input_dict: dict[str, list[types.Artifact]], split: str, count: in
         return [], "No example sessions: the report needs the examples, the catalog and the model."
     if split not in artifact_utils.decode_split_names(examples.split_names):
         return [], f"No example sessions: the examples have no '{split}' split."
-    from components import contract
+    import contract
 
     sessions = example_sessions(
         io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split)),
         io_utils.all_files_pattern(artifact_utils.get_split_uri([catalog], contract.CATALOG_SPLIT)),
-        path_utils.serving_model_path(model.uri), count, top_k,
-    )  # fmt: skip
+        path_utils.serving_model_path(model.uri),
+        count,
+        top_k,
+    )
     return sessions, "" if sessions else f"The '{split}' split holds no sessions."
 
 
@@ -73,13 +75,19 @@ def build_run_data(input_dict: dict[str, list[types.Artifact]], exec_properties:
 
     split = exec_properties.get(SPLIT_KEY) or "test"
     ingest, statistics, model, model_run = (
-        _single(input_dict, k) for k in (INGEST_REPORT_KEY, STATISTICS_KEY, MODEL_KEY, MODEL_RUN_KEY))  # fmt: skip
+        _single(input_dict, k) for k in (INGEST_REPORT_KEY, STATISTICS_KEY, MODEL_KEY, MODEL_RUN_KEY)
+    )
     evaluation, blessing, baseline, pushed = (
-        _single(input_dict, k) for k in (EVALUATION_KEY, BLESSING_KEY, BASELINE_MODEL_KEY, PUSHED_MODEL_KEY))  # fmt: skip
+        _single(input_dict, k) for k in (EVALUATION_KEY, BLESSING_KEY, BASELINE_MODEL_KEY, PUSHED_MODEL_KEY)
+    )
     from components.session_example_gen import report as report_lib
 
-    sessions, sessions_note = _sessions(input_dict, split, int(exec_properties.get(NUM_SESSIONS_KEY) or 0),
-                                        int(exec_properties.get(NUM_RECOMMENDATIONS_KEY) or 10))  # fmt: skip
+    sessions, sessions_note = _sessions(
+        input_dict,
+        split,
+        int(exec_properties.get(NUM_SESSIONS_KEY) or 0),
+        int(exec_properties.get(NUM_RECOMMENDATIONS_KEY) or 10),
+    )
     return RunData(
         pipeline_name=exec_properties.get(PIPELINE_NAME_KEY) or "pipeline",
         generated_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -87,23 +95,34 @@ def build_run_data(input_dict: dict[str, list[types.Artifact]], exec_properties:
         model_uri=path_utils.serving_model_path(model.uri) if model else "",
         ingest=report_lib.read_report(ingest.uri) if ingest else None,
         statistics=load.read_statistics(statistics.uri, artifact_utils.decode_split_names(statistics.split_names))
-        if statistics else None,
+        if statistics
+        else None,
         history=load.read_json(os.path.join(model_run.uri, HISTORY_FILE)) if model_run else None,
         repeat_bonus=load.read_json(os.path.join(model_run.uri, REPEAT_BONUS_FILE), missing_ok=True)
-        if model_run else None,
+        if model_run
+        else None,
         tracked_metric=f"val_hit@{TRACKED_K}",
-        evaluation=load.read_evaluation(evaluation.uri, load.is_blessed(blessing), split,
-                                        path_utils.serving_model_path(baseline.uri) if baseline else "")
-        if evaluation and blessing else None,
+        evaluation=load.read_evaluation(
+            evaluation.uri,
+            load.is_blessed(blessing),
+            split,
+            path_utils.serving_model_path(baseline.uri) if baseline else "",
+        )
+        if evaluation and blessing
+        else None,
         push=load.read_push(pushed) if pushed else None,
         sessions=sessions,
         sessions_note=sessions_note,
-    )  # fmt: skip
+    )
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> None:  # fmt: skip
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         report = artifact_utils.get_single_instance(output_dict[REPORT_KEY])
         run = build_run_data(input_dict, exec_properties)

@@ -35,7 +35,7 @@ def read_statistics(uri: str, split_names: list[str]) -> dict[str, SplitStatisti
     """Examples, prefix length (mean, max, histogram) and distinct targets per split, from TFDV's stats."""
     import tensorflow_data_validation as tfdv
 
-    from components import contract
+    import contract
 
     statistics = {}
     for split in split_names:
@@ -76,8 +76,11 @@ def _slice_proto_name(slice_key: Any) -> str:
 
 def _values(metrics_by_output: dict) -> dict[str, float]:
     """`{output: {sub_key: {metric: {"doubleValue": v}}}}` -> `{metric: v}` for the default output."""
-    return {name: value["doubleValue"] for name, value in metrics_by_output.get("", {}).get("", {}).items()
-            if "doubleValue" in value}  # fmt: skip
+    return {
+        name: value["doubleValue"]
+        for name, value in metrics_by_output.get("", {}).get("", {}).items()
+        if "doubleValue" in value
+    }
 
 
 def _describe_threshold(threshold: Any) -> str:
@@ -86,8 +89,10 @@ def _describe_threshold(threshold: Any) -> str:
 
     if threshold.HasField("value_threshold"):
         bound = threshold.value_threshold
-        parts = [f"value >= {bound.lower_bound.value:g}" if bound.HasField("lower_bound") else "",
-                 f"value <= {bound.upper_bound.value:g}" if bound.HasField("upper_bound") else ""]  # fmt: skip
+        parts = [
+            f"value >= {bound.lower_bound.value:g}" if bound.HasField("lower_bound") else "",
+            f"value <= {bound.upper_bound.value:g}" if bound.HasField("upper_bound") else "",
+        ]
         return " and ".join(p for p in parts if p)
     change = threshold.change_threshold
     higher = change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
@@ -117,12 +122,17 @@ def read_evaluation(uri: str, blessed: bool, split: str, baseline_uri: str = "")
         slices.append(SliceMetrics(_slice_name(slice_key), metrics, baseline.get(slice_key), changes))
     validation = tfma.load_validation_result(uri)
     failures = [
-        GateFailure(_slice_proto_name(per_slice.slice_key), failure.metric_key.name, failure.metric_key.is_diff,
-                    failure.metric_value.double_value.value, _describe_threshold(failure.metric_threshold),
-                    failure.message.strip())
+        GateFailure(
+            _slice_proto_name(per_slice.slice_key),
+            failure.metric_key.name,
+            failure.metric_key.is_diff,
+            failure.metric_value.double_value.value,
+            _describe_threshold(failure.metric_threshold),
+            failure.message.strip(),
+        )
         for per_slice in validation.metric_validations_per_slice
         for failure in per_slice.failures
-    ]  # fmt: skip
+    ]
     return Evaluation(split, slices, blessed, failures, has_baseline=bool(baseline_name), baseline_uri=baseline_uri)
 
 
@@ -130,8 +140,11 @@ def read_push(pushed_model: Any) -> Push:
     """The Pusher's verdict, from its PushedModel artifact's properties."""
     if not pushed_model.get_int_custom_property("pushed"):
         return Push(False)
-    return Push(True, pushed_model.get_string_custom_property("pushed_version"),
-                pushed_model.get_string_custom_property("pushed_destination"))  # fmt: skip
+    return Push(
+        True,
+        pushed_model.get_string_custom_property("pushed_version"),
+        pushed_model.get_string_custom_property("pushed_destination"),
+    )
 
 
 def is_blessed(blessing: Any) -> bool:

@@ -13,11 +13,12 @@ Example:
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
-from components import contract
+import contract
+from contract import model_api
 from reporting.run_report import ExampleSession, Item
 
 # Test examples scanned for sessions: the first few thousand hold plenty of sessions.
@@ -72,35 +73,46 @@ def read_items(file_pattern: str, item_ids: set[str]) -> dict[str, Item]:
     return items
 
 
-def example_sessions(test_files: str, catalog_files: str, model_dir: str, count: int, top_k: int) -> list[ExampleSession]:
+def example_sessions(
+    test_files: str, catalog_files: str, model_dir: str, count: int, top_k: int
+) -> list[ExampleSession]:
     """`count` test sessions with the model's top `top_k` recommendations, titles and categories."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the model's tokenizer ops must be registered before loading)
-
-    from model import export
 
     picked = pick_sessions(test_files, count)
     if not picked:
         return []
     width = max(len(prefix) for _, prefix, _ in picked)
     padded = np.array([prefix + [""] * (width - len(prefix)) for _, prefix, _ in picked], dtype=object)
-    serve = tf.saved_model.load(model_dir).signatures[export.SERVING_DEFAULT]
+    serve = tf.saved_model.load(model_dir).signatures[model_api.SERVING_DEFAULT]
     outputs = {name: value.numpy() for name, value in serve(item_ids=tf.constant(padded.astype(bytes))).items()}
-    top_ids = [[i.decode() for i in row[:top_k]] for row in outputs[export.TOP_K_IDS]]
+    top_ids = [[i.decode() for i in row[:top_k]] for row in outputs[model_api.TOP_K_IDS]]
     needed = {i for _, prefix, target in picked for i in [*prefix, target]} | {i for row in top_ids for i in row}
     items = read_items(catalog_files, needed)
     levels = sorted(int(m.group(1)) for m in map(_TOP_CATEGORIES.match, outputs) if m)
     sessions = []
     for row, (session_id, prefix, target) in enumerate(picked):
-        sessions.append(ExampleSession(
-            session_id=session_id,
-            prefix=[items.get(i, Item(i)) for i in prefix],
-            target=items.get(target, Item(target)),
-            recommendations=[(items.get(i, Item(i)), float(score))
-                             for i, score in zip(top_ids[row], outputs[export.TOP_K_SCORES][row])],
-            top_categories={level: [(name.decode(), float(score)) for name, score in zip(
-                outputs[export.top_categories(level)][row], outputs[export.top_category_scores(level)][row])]
-                for level in levels},
-            unknown_items=int(outputs[export.UNKNOWN_ITEMS][row]),
-        ))  # fmt: skip
+        sessions.append(
+            ExampleSession(
+                session_id=session_id,
+                prefix=[items.get(i, Item(i)) for i in prefix],
+                target=items.get(target, Item(target)),
+                recommendations=[
+                    (items.get(i, Item(i)), float(score))
+                    for i, score in zip(top_ids[row], outputs[model_api.TOP_K_SCORES][row])
+                ],
+                top_categories={
+                    level: [
+                        (name.decode(), float(score))
+                        for name, score in zip(
+                            outputs[model_api.top_categories(level)][row],
+                            outputs[model_api.top_category_scores(level)][row],
+                        )
+                    ]
+                    for level in levels
+                },
+                unknown_items=int(outputs[model_api.UNKNOWN_ITEMS][row]),
+            )
+        )
     return sessions

@@ -14,8 +14,6 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional
-
 from tfx import types
 from tfx.components.example_gen import driver
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -67,7 +65,7 @@ class SessionExampleGen(base_beam_component.BaseBeamComponent):
         clicks_pattern: str = "clicks*",
         catalog_pattern: str = "catalog*",
         config: IngestConfig = IngestConfig(),
-        range_config: Optional[range_config_pb2.RangeConfig] = None,
+        range_config: range_config_pb2.RangeConfig | None = None,
     ):
         input_config = example_gen_pb2.Input(
             splits=[

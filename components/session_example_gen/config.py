@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Optional
 
-from components import contract
+import contract
 
 SECONDS_PER_DAY = 86_400
 
@@ -32,7 +31,7 @@ class IngestConfig:
     # Collapse consecutive clicks on the same item into one (counted as filtered).
     collapse_repeats: bool = False
     # Keep only these event types (None keeps all); others are counted as filtered.
-    event_types: Optional[tuple[str, ...]] = None
+    event_types: tuple[str, ...] | None = None
 
     # "time": sessions ending in the last `test_days` go to test, the `eval_days` before
     # that to eval, the rest to train. "column": the click log's `split` column decides.
@@ -84,7 +83,7 @@ class IngestConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "IngestConfig":
+    def from_json(cls, text: str) -> IngestConfig:
         fields = json.loads(text)
         for key in ("event_types", "column_splits"):
             if fields.get(key) is not None:

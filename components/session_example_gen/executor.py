@@ -13,12 +13,13 @@ import csv
 import io
 import json
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
+from absl import logging
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
-from absl import logging
 from tfx import types
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
@@ -27,7 +28,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import proto_utils
 
-from components import contract
+import contract
 from components.session_example_gen import report as report_lib
 from components.session_example_gen import sessionize as core
 from components.session_example_gen.config import IngestConfig
@@ -216,18 +217,23 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         for artifact, splits in ((examples, config.split_names), (catalog, (contract.CATALOG_SPLIT,))):
             artifact.split_names = artifact_utils.encode_split_names(list(splits))
             examples_utils.set_payload_format(artifact, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
-            examples_utils.set_file_format(artifact, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
+            examples_utils.set_file_format(
+                artifact, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+            )
         report_dir = artifact_utils.get_single_uri(output_dict[REPORT_KEY])
         counters_path = os.path.join(self._get_tmp_dir(), "counters.json")
 
         logging.info("Ingesting clicks %s and catalog %s", patterns[CLICKS_INPUT], patterns[CATALOG_INPUT])
         with self._make_beam_pipeline() as pipeline:
             _build_pipeline(
-                pipeline, patterns[CLICKS_INPUT], patterns[CATALOG_INPUT], config,
+                pipeline,
+                patterns[CLICKS_INPUT],
+                patterns[CATALOG_INPUT],
+                config,
                 split_uris={name: artifact_utils.get_split_uri([examples], name) for name in config.split_names},
                 catalog_uri=artifact_utils.get_split_uri([catalog], contract.CATALOG_SPLIT),
                 counters_path=counters_path,
-            )  # fmt: skip
+            )
 
         with FileSystems.open(counters_path) as f:  # on a cluster, the artifact is on object storage
             counters = json.load(f)
@@ -238,7 +244,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         logging.info("Ingest report:\n%s", report_lib.render_markdown(report))
         if not report["passed"]:
             raise RuntimeError(
-                "SessionExampleGen refused the input data: " + "; ".join(report["problems"])
+                "SessionExampleGen refused the input data: "
+                + "; ".join(report["problems"])
                 + f". Full report with samples: {os.path.join(report_dir, report_lib.REPORT_MARKDOWN)}"
             )
 
@@ -268,9 +275,12 @@ def _build_pipeline(
 
     # --- Clicks: parse, keep those on catalog items, group into sessions.
     click_rows = pipeline | "ReadClicks" >> _ReadTable(clicks_pattern, contract.CLICK_REQUIRED_COLUMNS, True)
-    if config.split_method == "column" and not _is_parquet(clicks_pattern):
-        if contract.SPLIT not in _csv_header(clicks_pattern, contract.CLICK_REQUIRED_COLUMNS):
-            raise ValueError(f"split_method='column' needs a '{contract.SPLIT}' column in {clicks_pattern}")
+    if (
+        config.split_method == "column"
+        and not _is_parquet(clicks_pattern)
+        and contract.SPLIT not in _csv_header(clicks_pattern, contract.CLICK_REQUIRED_COLUMNS)
+    ):
+        raise ValueError(f"split_method='column' needs a '{contract.SPLIT}' column in {clicks_pattern}")
     parsed = click_rows["main"] | "ParseClicks" >> beam.ParDo(_ParseClicks(config)).with_outputs("skip", main="clicks")
     known = parsed.clicks | "KnownItems" >> beam.FlatMap(
         _keep_known_items, catalog_ids=beam.pvalue.AsDict(catalog_ids)
@@ -284,8 +294,10 @@ def _build_pipeline(
         known.clicks
         | "BySession" >> beam.Map(lambda click: (click.session_id, click))
         | "GroupBySession" >> beam.GroupByKey()
-        | "Sessionize" >> beam.ParDo(_Sessionize(config), max_timestamp=beam.pvalue.AsSingleton(max_timestamp))
-        .with_outputs("skip", "stats", "targets", "train_items", main="examples")
+        | "Sessionize"
+        >> beam.ParDo(_Sessionize(config), max_timestamp=beam.pvalue.AsSingleton(max_timestamp)).with_outputs(
+            "skip", "stats", "targets", "train_items", main="examples"
+        )
     )
 
     # The catalog carries each item's train-split clicks: tail and cold-start flags, and
@@ -293,7 +305,8 @@ def _build_pipeline(
     train_clicks = sessions.train_items | "CountTrainClicks" >> beam.combiners.Count.PerElement()
     _ = (
         items
-        | "CatalogExample" >> beam.Map(
+        | "CatalogExample"
+        >> beam.Map(
             lambda item, counts: core.catalog_example(item, counts.get(item.item_id, 0)),
             counts=beam.pvalue.AsDict(train_clicks),
         )
@@ -314,8 +327,11 @@ def _build_pipeline(
     # --- Accounting: every row read is kept in a session or skipped with a reason.
     malformed = (
         (click_rows[_MALFORMED] | "MalformedClick" >> beam.Map(lambda row: core.Skip(core.Reason.MALFORMED_ROW, row))),
-        (catalog_rows[_MALFORMED] | "MalformedItem" >> beam.Map(lambda row: core.Skip(core.Reason.CATALOG_MALFORMED_ROW, row))),
-    )  # fmt: skip
+        (
+            catalog_rows[_MALFORMED]
+            | "MalformedItem" >> beam.Map(lambda row: core.Skip(core.Reason.CATALOG_MALFORMED_ROW, row))
+        ),
+    )
     skips = (
         malformed + (parsed.skip, known.skip, sessions.skip, catalog_parsed.skip, catalog_unique.skip)
     ) | "AllSkips" >> beam.Flatten()
@@ -349,7 +365,8 @@ def _build_pipeline(
     _ = (
         pipeline
         | "One" >> beam.Create([None])
-        | "Counters" >> beam.Map(
+        | "Counters"
+        >> beam.Map(
             lambda _, stats, samples: json.dumps({"stats": stats, "samples": samples}),
             stats=beam.pvalue.AsDict(counters),
             samples=beam.pvalue.AsDict(samples),

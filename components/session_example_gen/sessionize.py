@@ -20,11 +20,12 @@ import datetime
 import hashlib
 import math
 import re
-from typing import Any, Iterable, Mapping, Optional, Union
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import tensorflow as tf
 
-from components import contract
+import contract
 from components.session_example_gen.config import SECONDS_PER_DAY, IngestConfig
 
 
@@ -83,7 +84,7 @@ class CatalogItem:
     # Contract columns the file has, as strings ('' where empty); price separately.
     text_fields: tuple[tuple[str, str], ...]
     category_levels: tuple[str, ...]
-    price: Optional[float]
+    price: float | None
     has_category_path: bool
 
 
@@ -91,7 +92,7 @@ class CatalogItem:
 class SessionResult:
     """What one session became."""
 
-    split: Optional[str]
+    split: str | None
     examples: list[tf.train.Example]
     skips: list[Skip]
     items: list[str]  # item ids of the clicks kept (after duplicates and repeats)
@@ -130,7 +131,7 @@ def _fromisoformat(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(_FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text))
 
 
-def parse_timestamp(value: Any) -> Optional[float]:
+def parse_timestamp(value: Any) -> float | None:
     """Epoch seconds from seconds, milliseconds (> 1e11) or ISO 8601; None if unparsable.
 
     Times before 1970 or after year 9999 are garbage (and past 9999 would overflow the
@@ -158,9 +159,7 @@ def parse_timestamp(value: Any) -> Optional[float]:
     return seconds if 0 <= seconds <= _MAX_EPOCH_SECONDS else None
 
 
-def parse_click(
-    fields: Mapping[str, Any], row: str, config: IngestConfig, id_pattern: re.Pattern
-) -> Union[Click, Skip]:
+def parse_click(fields: Mapping[str, Any], row: str, config: IngestConfig, id_pattern: re.Pattern) -> Click | Skip:
     """One click-log row (column -> value) as a Click, or a Skip saying why not."""
     for column, missing in (
         (contract.SESSION_ID, Reason.MISSING_SESSION_ID),
@@ -194,7 +193,7 @@ def parse_click(
 
 def parse_catalog_row(
     fields: Mapping[str, Any], row: str, id_pattern: re.Pattern
-) -> tuple[Optional[CatalogItem], list[Skip]]:
+) -> tuple[CatalogItem | None, list[Skip]]:
     """One catalog row as a CatalogItem (or None) and the skips it caused.
 
     An unparsable price keeps the item (price unknown) but is still counted.
@@ -267,9 +266,7 @@ def session_examples(session_id: str, clicks: list[Click], max_prefix_length: in
     return examples
 
 
-def sessionize(
-    session_id: str, clicks: Iterable[Click], config: IngestConfig, max_timestamp: float
-) -> SessionResult:
+def sessionize(session_id: str, clicks: Iterable[Click], config: IngestConfig, max_timestamp: float) -> SessionResult:
     """Orders a session's clicks by time and turns it into examples of one split.
 
     Ties in time are broken by item id so the order, and so the examples, are

@@ -6,5 +6,13 @@ from model.layers.pooling import SessionPooling
 from model.layers.session_encoder import SessionEncoder
 from model.layers.transformer import TransformerBlock
 
-__all__ = ["CategoryHeads", "HierarchicalFusion", "ItemEncoder", "RepeatBonus", "SessionEncoder", "SessionPooling",
-           "TransformerBlock", "session_items"]
+__all__ = [
+    "CategoryHeads",
+    "HierarchicalFusion",
+    "ItemEncoder",
+    "RepeatBonus",
+    "SessionEncoder",
+    "SessionPooling",
+    "TransformerBlock",
+    "session_items",
+]

@@ -8,9 +8,9 @@ is RepeatNet's repeat mode); `session_items` marks their columns.
 
 Example:
     >>> heads = CategoryHeads([4, 9])
-    >>> [logits.shape for logits in heads(keras.random.normal((2, 8)))]
+    >>> [tuple(logits.shape) for logits in heads(keras.random.normal((2, 8)))]
     [(2, 4), (2, 9)]
-    >>> HierarchicalFusion(width=8)(keras.random.normal((2, 8)), heads(keras.random.normal((2, 8)))).shape
+    >>> tuple(HierarchicalFusion(width=8)(keras.random.normal((2, 8)), heads(keras.random.normal((2, 8)))).shape)
     (2, 8)
     >>> ops.convert_to_numpy(RepeatBonus(2.0)(ops.zeros((1, 4)), ops.array([[2, 0, -1]]))).tolist()
     [[2.0, 0.0, 2.0, 0.0]]
@@ -57,7 +57,8 @@ class HierarchicalFusion(keras.layers.Layer):
 
     def build(self, session_shape: Any, category_logits_shape: Any = None) -> None:
         self.level_projections = [
-            keras.layers.Dense(self.width, use_bias=False, name=f"level_{i + 1}") for i in range(len(category_logits_shape))
+            keras.layers.Dense(self.width, use_bias=False, name=f"level_{i + 1}")
+            for i in range(len(category_logits_shape))
         ]
         for projection, shape in zip(self.level_projections, category_logits_shape):
             projection.build(shape)
@@ -95,8 +96,13 @@ class RepeatBonus(keras.layers.Layer):
         if bonus < 0:
             raise ValueError(f"bonus must be >= 0, got {bonus}")
         self.initial = float(bonus)
-        self.bonus = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial), trainable=False,
-                                     dtype="float32", name="bonus")  # fmt: skip
+        self.bonus = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial),
+            trainable=False,
+            dtype="float32",
+            name="bonus",
+        )
 
     def call(self, logits: Any, rows: Any) -> Any:
         return logits + self.bonus * session_items(rows, ops.shape(logits)[1])
@@ -107,7 +113,7 @@ class RepeatBonus(keras.layers.Layer):
 
 def session_items(rows: Any, num_items: Any) -> Any:
     """Catalog rows `[batch, length]` (padding < 0) -> float32 `[batch, num_items]`: 1 at each row's items, else 0."""
-    batch, length = ops.shape(rows)[0], ops.shape(rows)[1]
+    batch = ops.shape(rows)[0]
     rows = ops.cast(rows, "int32")
     batch_index = ops.broadcast_to(ops.expand_dims(ops.arange(batch, dtype="int32"), 1), ops.shape(rows))
     indices = ops.reshape(ops.stack([batch_index, ops.maximum(rows, 0)], axis=-1), (-1, 2))

@@ -9,7 +9,7 @@ metadata-driven. Switching all metadata off gives the id-only encoder of TRec_id
 Example:
     >>> encoder = ItemEncoder({"category_l1": 10}, category_levels=1, use_item_id=False,
     ...                       use_title=False, use_brand=False, use_price=False, output_dim=8)
-    >>> encoder({"category_l1": keras.ops.convert_to_tensor([1, 2, 3])}).shape
+    >>> tuple(encoder({"category_l1": keras.ops.convert_to_tensor([1, 2, 3])}).shape)
     (3, 8)
 """
 
@@ -48,11 +48,20 @@ class ItemEncoder(keras.layers.Layer):
         self.vocab_sizes = dict(vocab_sizes)
         self.category_levels = category_levels
         self.flags = dict(
-            use_item_id=use_item_id, use_title=use_title, use_categories=use_categories,
-            use_brand=use_brand, use_price=use_price,
-        )  # fmt: skip
-        self.dims = dict(id_dim=id_dim, title_dim=title_dim, category_dim=category_dim, brand_dim=brand_dim,
-                         price_dim=price_dim, output_dim=output_dim)  # fmt: skip
+            use_item_id=use_item_id,
+            use_title=use_title,
+            use_categories=use_categories,
+            use_brand=use_brand,
+            use_price=use_price,
+        )
+        self.dims = dict(
+            id_dim=id_dim,
+            title_dim=title_dim,
+            category_dim=category_dim,
+            brand_dim=brand_dim,
+            price_dim=price_dim,
+            output_dim=output_dim,
+        )
         # Feature name -> embedding, for the single-valued attributes, in a fixed order. A dict
         # of layers (not a list of tuples), so Keras' weight files save them too.
         self.attribute_embeddings: dict[str, keras.layers.Embedding] = {}
@@ -94,5 +103,10 @@ class ItemEncoder(keras.layers.Layer):
         return self.projection(ops.concatenate(parts, axis=-1))
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "vocab_sizes": self.vocab_sizes, "category_levels": self.category_levels,
-                **self.flags, **self.dims}  # fmt: skip
+        return {
+            **super().get_config(),
+            "vocab_sizes": self.vocab_sizes,
+            "category_levels": self.category_levels,
+            **self.flags,
+            **self.dims,
+        }

@@ -29,7 +29,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import keras
 from keras import ops
@@ -74,7 +74,7 @@ class SessionPooling(keras.layers.Layer):
         """Whether the mode reads only the last item's contextual vector."""
         return self.mode in LAST_ONLY_MODES
 
-    def call(self, x: Any, mask: Any, items: Optional[Any] = None, positions: Optional[Any] = None) -> Any:
+    def call(self, x: Any, mask: Any, items: Any | None = None, positions: Any | None = None) -> Any:
         """Pools a session.
 
         Args:

@@ -51,14 +51,25 @@ class SessionEncoder(keras.layers.Layer):
             raise ValueError(f"session encoder kind must be one of {KINDS}, got {kind!r}")
         if causal and kind != "transformer":
             raise ValueError("causal attention needs kind='transformer' (a GRU is causal already)")
-        self.config = dict(width=width, num_layers=num_layers, num_heads=num_heads, ff_dim=ff_dim, dropout=dropout,
-                           max_length=max_length, pooling=pooling, kind=kind, causal=causal)  # fmt: skip
+        self.config = dict(
+            width=width,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            ff_dim=ff_dim,
+            dropout=dropout,
+            max_length=max_length,
+            pooling=pooling,
+            kind=kind,
+            causal=causal,
+        )
         self.max_length = max_length
         self.input_dropout = keras.layers.Dropout(dropout)
         if kind == "transformer":
             self.positions = keras.layers.Embedding(max_length, width, name="positions")
-            self.blocks = [TransformerBlock(width, num_heads, ff_dim, dropout, causal=causal, name=f"block_{i}")
-                           for i in range(num_layers)]  # fmt: skip
+            self.blocks = [
+                TransformerBlock(width, num_heads, ff_dim, dropout, causal=causal, name=f"block_{i}")
+                for i in range(num_layers)
+            ]
         else:
             self.positions = None
             self.blocks = [keras.layers.GRU(width, return_sequences=True, name=f"gru_{i}") for i in range(num_layers)]

@@ -41,8 +41,9 @@ def gather_last(x: Any, mask: Any) -> Any:
 
 @keras.saving.register_keras_serializable(package="session_recommender")
 class TransformerBlock(keras.layers.Layer):
-    def __init__(self, width: int, num_heads: int, ff_dim: int, dropout: float = 0.1, causal: bool = False,
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, width: int, num_heads: int, ff_dim: int, dropout: float = 0.1, causal: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         # It takes the padding mask as an argument; one Keras attached to `x` is consumed, not passed on.
         self.supports_masking = True
@@ -79,5 +80,11 @@ class TransformerBlock(keras.layers.Layer):
         return None
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "width": self.width, "num_heads": self.num_heads, "ff_dim": self.ff_dim,
-                "dropout": self.dropout_rate, "causal": self.causal}  # fmt: skip
+        return {
+            **super().get_config(),
+            "width": self.width,
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "dropout": self.dropout_rate,
+            "causal": self.causal,
+        }

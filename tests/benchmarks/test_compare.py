@@ -71,11 +71,22 @@ def test_budget_table_and_child_command_line():
     assert Budget(epochs=2, train_examples=1000).train_steps(256) == 4
     assert Budget(epochs=2).train_steps(256) is None  # full passes
     assert _without_rows(["--dataset", "beauty", "--row", "Pop", "--row=V-SKNN", "--epochs", "1"]) == [
-        "--dataset", "beauty", "--epochs", "1"]  # fmt: skip
+        "--dataset",
+        "beauty",
+        "--epochs",
+        "1",
+    ]
     metrics = {"examples": 10, "hit@10": 0.4, "mrr@10": 0.2, "hit@20": 0.5, "mrr@20": 0.25, "ndcg@20": 0.3}
-    row = {"row": "Pop", "family": "baseline", "metrics": {"all": metrics, "tail": metrics, "cold": {"examples": 0}},
-           "train_wall_s": 6.0, "train_examples_per_s": None, "parameters": None, "peak_rss_mb": 100,
-           "epochs_run": None}  # fmt: skip
+    row = {
+        "row": "Pop",
+        "family": "baseline",
+        "metrics": {"all": metrics, "tail": metrics, "cold": {"examples": 0}},
+        "train_wall_s": 6.0,
+        "train_examples_per_s": None,
+        "parameters": None,
+        "peak_rss_mb": 100,
+        "epochs_run": None,
+    }
     na = {"row": "TRec_title", "family": "model", "unavailable": "n/a: no titles in this data set"}
     table = markdown_table({"dataset": "diginetica", "rows": [na, row]})
     lines = table.splitlines()
@@ -89,5 +100,7 @@ def test_budget_table_and_child_command_line():
     # A neural row from an earlier budget says so under the table.
     old = {**row, "row": "SASRec", "epochs_run": 2, "budget": {"train_examples": 300000, "epochs": 2}}
     table = markdown_table({"dataset": "diginetica", "budget": {"epochs": 3}, "rows": [row, old]})
-    assert table.endswith("- SASRec: an earlier run (300,000 training examples over 2 validations, with the settings "
-                          "of its time), not re-run at today's budget (3 full epochs) yet.")  # fmt: skip
+    assert table.endswith(
+        "- SASRec: an earlier run (300,000 training examples over 2 validations, with the settings "
+        "of its time), not re-run at today's budget (3 full epochs) yet."
+    )

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from components import contract
+import contract
 from components.session_example_gen.config import IngestConfig
-from components.session_example_gen.sessionize import compile_id_pattern, parse_catalog_row
+from components.session_example_gen.sessionize import catalog_example, compile_id_pattern, parse_catalog_row
 from model import features
 from model.catalog import Catalog, catalog_from_examples
-from components.session_example_gen.sessionize import catalog_example
 
 
 def _new_item(item_id: str, title: str, path: str, brand: str, price: str, clicks: int = 0) -> bytes:
-    fields = {contract.ITEM_ID: item_id, contract.TITLE: title, contract.CATEGORY_PATH: path,
-              contract.BRAND: brand, contract.PRICE: price}  # fmt: skip
+    fields = {
+        contract.ITEM_ID: item_id,
+        contract.TITLE: title,
+        contract.CATEGORY_PATH: path,
+        contract.BRAND: brand,
+        contract.PRICE: price,
+    }
     item, _ = parse_catalog_row(fields, "", compile_id_pattern(IngestConfig()))
     return catalog_example(item, clicks).SerializeToString()
 
@@ -23,8 +27,14 @@ def test_loaded_catalog_arrays(tft_catalog):
     catalog = tft_catalog.catalog
     assert len(catalog) == 2500  # the duplicate-id rows of the default data are dropped
     assert list(catalog.item_ids) == sorted(set(catalog.item_ids))
-    expected = {features.ITEM_ID_INDEX, features.TITLE_TOKENS, features.BRAND, features.PRICE_BUCKET,
-                features.TRAIN_CLICKS, *(features.category_level(k) for k in range(1, 5))}  # fmt: skip
+    expected = {
+        features.ITEM_ID_INDEX,
+        features.TITLE_TOKENS,
+        features.BRAND,
+        features.PRICE_BUCKET,
+        features.TRAIN_CLICKS,
+        *(features.category_level(k) for k in range(1, 5)),
+    }
     assert set(catalog.features) == expected
     assert catalog.category_levels == 4
     for name, array in catalog.features.items():
@@ -72,8 +82,13 @@ def test_catalog_from_examples_matches_load_catalog(tft_catalog):
 def test_new_item_after_training(tft_catalog):
     """An item added after training: known words and category, unknown id."""
     catalog = tft_catalog.catalog
-    new = _new_item("200000", "ChefLine Modern Blender, Stainless Steel", "Home > Kitchen > Small Appliances > Blenders",
-                    "ChefLine", "45.50")  # fmt: skip
+    new = _new_item(
+        "200000",
+        "ChefLine Modern Blender, Stainless Steel",
+        "Home > Kitchen > Small Appliances > Blenders",
+        "ChefLine",
+        "45.50",
+    )
     unpriced = _new_item("200001", "", "Home > Kitchen", "", "")
     items = catalog_from_examples([unpriced, new], tft_catalog.tft_output, tft_catalog.config)
     assert items.item_ids.tolist() == ["200000", "200001"]

@@ -10,8 +10,8 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_types
 
-from components import contract
-from model import export
+import contract
+from contract import model_api
 from model.evaluation import CategoryRanking, EvaluationConfig, NextItemRanking, eval_config
 from model.metrics import ranking_metrics
 
@@ -31,10 +31,12 @@ def _combine(metrics: list[metric_types.Metric], elements: list[dict]) -> dict[s
 def _element(label: bytes, top_k: list[bytes], **transformed) -> dict:
     return {
         tfma.constants.LABELS_KEY: np.array([label]),
-        tfma.constants.PREDICTIONS_KEY: {export.TOP_K_IDS: np.array(top_k), **{
-            export.top_categories(1): np.array(transformed.pop("top_categories", [b"?"]))}},
+        tfma.constants.PREDICTIONS_KEY: {
+            model_api.TOP_K_IDS: np.array(top_k),
+            **{model_api.top_categories(1): np.array(transformed.pop("top_categories", [b"?"]))},
+        },
         tfma.constants.TRANSFORMED_FEATURES_KEY: {k: np.array([v]) for k, v in transformed.items()},
-    }  # fmt: skip
+    }
 
 
 def test_next_item_ranking_on_hand_made_cases():
@@ -52,10 +54,12 @@ def test_next_item_ranking_on_hand_made_cases():
 
 def test_category_ranking_reads_the_label_from_transformed_features():
     elements = [
-        _element(b"a", [b"a"], top_categories=[b"Home > Kitchen", b"Home"], **{export.target_category(1): b"Home"}),
-        _element(b"a", [b"a"], top_categories=[b"Garden", b"Home"], **{export.target_category(1): b"Toys"}),
+        _element(b"a", [b"a"], top_categories=[b"Home > Kitchen", b"Home"], **{model_api.target_category(1): b"Home"}),
+        _element(b"a", [b"a"], top_categories=[b"Garden", b"Home"], **{model_api.target_category(1): b"Toys"}),
     ]
-    metrics = _combine([CategoryRanking(1, "hit", 1), CategoryRanking(1, "hit", 2), CategoryRanking(1, "mrr", 2)], elements)
+    metrics = _combine(
+        [CategoryRanking(1, "hit", 1), CategoryRanking(1, "hit", 2), CategoryRanking(1, "mrr", 2)], elements
+    )
     assert metrics["category_l1_hit@1"] == 0.0
     assert metrics["category_l1_hit@2"] == pytest.approx(0.5)
     assert metrics["category_l1_mrr@2"] == pytest.approx(0.25)
@@ -68,8 +72,9 @@ def _overall(result: tfma.EvalResult) -> dict[str, float]:
     raise AssertionError("no overall slice")
 
 
-def _rank_bounds(top_k_ids: np.ndarray, targets: np.ndarray, scoring_vectors: np.ndarray,
-                 item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _rank_bounds(
+    top_k_ids: np.ndarray, targets: np.ndarray, scoring_vectors: np.ndarray, item_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Each target's best and worst rank when items with equal scoring vectors may come in any order.
 
     Items whose metadata match get equal vectors, so their scores tie up to rounding, and the
@@ -91,8 +96,12 @@ def _rank_bounds(top_k_ids: np.ndarray, targets: np.ndarray, scoring_vectors: np
 
 
 def test_tfma_matches_numpy_up_to_the_order_of_tied_items(exported, ingested, tmp_path):
-    records = [r.numpy() for r in tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]),
-                                                          compression_type="GZIP").take(400)]  # fmt: skip
+    records = [
+        r.numpy()
+        for r in tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(
+            400
+        )
+    ]
     data = str(tmp_path / "test.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
         for record in records:
@@ -102,15 +111,21 @@ def test_tfma_matches_numpy_up_to_the_order_of_tied_items(exported, ingested, tm
         metric.ClearField("per_slice_thresholds")
     result = tfma.run_model_analysis(
         eval_shared_model=tfma.default_eval_shared_model(eval_saved_model_path=exported.export_dir, eval_config=config),
-        eval_config=config, data_location=data, output_path=str(tmp_path / "tfma"),
-    )  # fmt: skip
+        eval_config=config,
+        data_location=data,
+        output_path=str(tmp_path / "tfma"),
+    )
     tfma_metrics = _overall(result)
 
     loaded = tf.saved_model.load(exported.export_dir)
-    transformed = loaded.signatures[export.TRANSFORM_FEATURES](examples=tf.constant(records))
-    served = loaded.signatures[export.SERVING_DEFAULT](item_ids=transformed[export.ITEM_IDS])
-    best, worst = _rank_bounds(served[export.TOP_K_IDS].numpy(), transformed[contract.TARGET_ITEM_ID].numpy(),
-                               loaded.scoring_vectors.numpy(), loaded.item_ids.numpy())  # fmt: skip
+    transformed = loaded.signatures[model_api.TRANSFORM_FEATURES](examples=tf.constant(records))
+    served = loaded.signatures[model_api.SERVING_DEFAULT](item_ids=transformed[model_api.ITEM_IDS])
+    best, worst = _rank_bounds(
+        served[model_api.TOP_K_IDS].numpy(),
+        transformed[contract.TARGET_ITEM_ID].numpy(),
+        loaded.scoring_vectors.numpy(),
+        loaded.item_ids.numpy(),
+    )
     assert (best == worst).mean() > 0.9  # ties decide only a few ranks: the bounds below are tight
     upper, lower = ranking_metrics(best), ranking_metrics(worst)
     assert tfma_metrics["example_count"] == len(records)
@@ -118,5 +133,5 @@ def test_tfma_matches_numpy_up_to_the_order_of_tied_items(exported, ingested, tm
         assert lower[name] - 1e-6 <= tfma_metrics[name] <= upper[name] + 1e-6, name
     # Every slice the Evaluator reports exists.
     sliced = {tuple(k for k, _ in key) for key, _ in result.slicing_metrics}
-    assert {(), (export.TAIL_SESSION,), (export.COLD_START_TARGET,), (export.SESSION_LENGTH,)} <= sliced
+    assert {(), (model_api.TAIL_SESSION,), (model_api.COLD_START_TARGET,), (model_api.SESSION_LENGTH,)} <= sliced
     assert os.path.exists(tmp_path / "tfma")

@@ -13,15 +13,20 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from components import contract
+import contract
 from components.session_example_gen.sessionize import CatalogItem, catalog_example
+from contract import model_api
 from model import export, features
 from model.catalog import catalog_from_examples
 from model.inputs import item_table, prefix_rows
-from tests.conftest import NEW_ITEM, pad as _pad
+from tests.conftest import NEW_ITEM
+from tests.conftest import pad as _pad
+
 
 def _keras_top_k(model, catalog, sessions, k):
-    rows, _ = prefix_rows(tf.ragged.constant(sessions), item_table(catalog.item_ids), model.model_config.max_prefix_length)
+    rows, _ = prefix_rows(
+        tf.ragged.constant(sessions), item_table(catalog.item_ids), model.model_config.max_prefix_length
+    )
     logits = ops.convert_to_numpy(model({features.PREFIX_ROWS: rows.numpy()})[features.ITEM_LOGITS])
     order = np.argsort(-logits, axis=1, kind="stable")[:, :k]
     return catalog.item_ids[order].tolist(), np.take_along_axis(logits, order, axis=1)
@@ -41,8 +46,11 @@ def test_reloaded_in_a_fresh_process_gives_the_keras_top_k(exported):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(
         [sys.executable, "-c", _RELOAD, exported.export_dir, json.dumps(_pad(exported.sessions).tolist())],
-        capture_output=True, text=True, env=env, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     served = json.loads(result.stdout.strip().splitlines()[-1])
     ids, scores = _keras_top_k(exported.model, exported.catalog, exported.sessions, 20)
     assert served["ids"] == ids
@@ -52,17 +60,23 @@ def test_reloaded_in_a_fresh_process_gives_the_keras_top_k(exported):
 def test_the_sessions_own_items_get_the_repeat_bonus_in_both_recommending_signatures(exported, ingested):
     """Served scores are the session-item score, plus the repeat bonus where the item is one of the session's own."""
     model, catalog, sessions = exported.model, exported.catalog, exported.sessions
-    rows, _ = prefix_rows(tf.ragged.constant(sessions), item_table(catalog.item_ids), model.model_config.max_prefix_length)
+    rows, _ = prefix_rows(
+        tf.ragged.constant(sessions), item_table(catalog.item_ids), model.model_config.max_prefix_length
+    )
     session = model({features.PREFIX_ROWS: rows.numpy()})[features.SESSION_VECTOR]
     plain = ops.convert_to_numpy(model.score(session, model.encode_items()))
     bonus = float(ops.convert_to_numpy(model.repeat_bonus.bonus))
     assert bonus == model.model_config.repeat_bonus > 0
     column = {item: j for j, item in enumerate(catalog.item_ids)}
     loaded = tf.saved_model.load(exported.export_dir)
-    by_metadata = loaded.signatures[export.FROM_METADATA](**{k: tf.constant(v) for k, v in _metadata(ingested, sessions).items()})
+    by_metadata = loaded.signatures[model_api.FROM_METADATA](
+        **{k: tf.constant(v) for k, v in _metadata(ingested, sessions).items()}
+    )
     own_items_served = 0
     for out in (_serve(loaded, sessions), by_metadata):
-        for i, (ids, scores) in enumerate(zip(out[export.TOP_K_IDS].numpy().astype(str), out[export.TOP_K_SCORES].numpy())):
+        for i, (ids, scores) in enumerate(
+            zip(out[model_api.TOP_K_IDS].numpy().astype(str), out[model_api.TOP_K_SCORES].numpy())
+        ):
             own = np.array([item in sessions[i][-model.model_config.max_prefix_length :] for item in ids])
             expected = plain[i, [column[item] for item in ids]] + bonus * own
             np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
@@ -77,17 +91,17 @@ def _serve(module_or_dir, sessions):
 
 def test_outputs_unknown_ids_and_categories(exported):
     out = _serve(exported.export_dir, exported.sessions[:2])
-    assert out[export.TOP_K_IDS].shape == (2, 20) and out[export.TOP_K_SCORES].dtype == tf.float32
-    assert out[export.UNKNOWN_ITEMS].numpy().tolist() == [0, 0]
+    assert out[model_api.TOP_K_IDS].shape == (2, 20) and out[model_api.TOP_K_SCORES].dtype == tf.float32
+    assert out[model_api.UNKNOWN_ITEMS].numpy().tolist() == [0, 0]
     for level in range(1, exported.catalog.category_levels + 1):
-        names = out[export.top_categories(level)].numpy()
+        names = out[model_api.top_categories(level)].numpy()
         assert names.shape == (2, exported.setup.model.top_categories)
         # A level-n category is a path of at most n levels (shallower items repeat their leaf).
-        assert all(name == export.UNKNOWN_CATEGORY or name.count(b" > ") <= level - 1 for name in names.ravel())
+        assert all(name == model_api.UNKNOWN_CATEGORY or name.count(b" > ") <= level - 1 for name in names.ravel())
     # Unknown ids are left out and counted; the recommendation is the one without them.
     with_unknown = _serve(exported.export_dir, [["no-such-item"] + exported.sessions[0]])
-    assert with_unknown[export.UNKNOWN_ITEMS].numpy().tolist() == [1]
-    assert with_unknown[export.TOP_K_IDS].numpy()[0].tolist() == out[export.TOP_K_IDS].numpy()[0].tolist()
+    assert with_unknown[model_api.UNKNOWN_ITEMS].numpy().tolist() == [1]
+    assert with_unknown[model_api.TOP_K_IDS].numpy()[0].tolist() == out[model_api.TOP_K_IDS].numpy()[0].tolist()
 
 
 @pytest.mark.parametrize("session", [[""], ["no-such-item"]])
@@ -96,27 +110,39 @@ def test_a_session_without_known_items_is_answered_on_its_own_row(exported, sess
     known = exported.sessions[0]
     out = _serve(exported.export_dir, [known, session])
     alone = _serve(exported.export_dir, [known])
-    assert out[export.KNOWN_ITEMS].numpy()[1] == 0 and out[export.KNOWN_ITEMS].numpy()[0] > 0
-    assert out[export.TOP_K_IDS].numpy()[1].tolist() == [b""] * 20 and not out[export.TOP_K_SCORES].numpy()[1].any()
-    assert out[export.TOP_K_IDS].numpy()[0].tolist() == alone[export.TOP_K_IDS].numpy()[0].tolist()
-    np.testing.assert_allclose(out[export.TOP_K_SCORES].numpy()[0], alone[export.TOP_K_SCORES].numpy()[0], rtol=1e-5)
-    assert out[export.top_categories(1)].numpy()[1].tolist() == [b""] * exported.setup.model.top_categories
+    assert out[model_api.KNOWN_ITEMS].numpy()[1] == 0 and out[model_api.KNOWN_ITEMS].numpy()[0] > 0
+    assert (
+        out[model_api.TOP_K_IDS].numpy()[1].tolist() == [b""] * 20 and not out[model_api.TOP_K_SCORES].numpy()[1].any()
+    )
+    assert out[model_api.TOP_K_IDS].numpy()[0].tolist() == alone[model_api.TOP_K_IDS].numpy()[0].tolist()
+    np.testing.assert_allclose(
+        out[model_api.TOP_K_SCORES].numpy()[0], alone[model_api.TOP_K_SCORES].numpy()[0], rtol=1e-5
+    )
+    assert out[model_api.top_categories(1)].numpy()[1].tolist() == [b""] * exported.setup.model.top_categories
 
 
 def test_an_item_added_after_training_can_be_recommended(exported, ingested, tmp_path):
     # A new item in a known category, with a title of known words; no clicks, no trained id.
     template = exported.catalog.item_ids[0]
-    raw = next(e for e in ingested.catalog_examples if e.features.feature[contract.ITEM_ID].bytes_list.value[0].decode() == template)
+    raw = next(
+        e
+        for e in ingested.catalog_examples
+        if e.features.feature[contract.ITEM_ID].bytes_list.value[0].decode() == template
+    )
     title = raw.features.feature[contract.TITLE].bytes_list.value[0].decode()
     levels = tuple(v.decode() for v in raw.features.feature[contract.CATEGORY_PATH].bytes_list.value)
-    new_item = catalog_example(CatalogItem(NEW_ITEM, ((contract.BRAND, ""), (contract.TITLE, title)), levels, 10.0, True))
+    new_item = catalog_example(
+        CatalogItem(NEW_ITEM, ((contract.BRAND, ""), (contract.TITLE, title)), levels, 10.0, True)
+    )
     examples = [*ingested.catalog_examples, new_item]
-    catalog = catalog_from_examples([e.SerializeToString() for e in examples], exported.tft_output, exported.setup.preprocessing)
+    catalog = catalog_from_examples(
+        [e.SerializeToString() for e in examples], exported.tft_output, exported.setup.preprocessing
+    )
     setup = dataclasses.replace(exported.setup, model=dataclasses.replace(exported.setup.model, top_k=len(catalog)))
     module = export.export_serving_model(exported.model, catalog, exported.tft_output, setup, str(tmp_path / "1"))
     out = _serve(str(tmp_path / "1"), exported.sessions[:3])
-    ids = out[export.TOP_K_IDS].numpy().astype(str)
-    scores = out[export.TOP_K_SCORES].numpy()
+    ids = out[model_api.TOP_K_IDS].numpy().astype(str)
+    scores = out[model_api.TOP_K_SCORES].numpy()
     assert (ids == NEW_ITEM).sum(axis=1).tolist() == [1, 1, 1]
     assert np.isfinite(scores[ids == NEW_ITEM]).all()
     # Its vector comes from its metadata: the same as the template item's, bar the price.
@@ -136,39 +162,70 @@ def _metadata(ingested, sessions):
     padded = _pad(sessions)
     titles = [[field(i, contract.TITLE) if i else "" for i in row] for row in padded]
     brands = [[field(i, contract.BRAND) if i else "" for i in row] for row in padded]
-    paths = [[contract.join_category_path([v.decode() for v in by_id[i].features.feature[contract.CATEGORY_PATH].bytes_list.value])
-              if i else "" for i in row] for row in padded]  # fmt: skip
-    prices = [[by_id[i].features.feature[contract.PRICE].float_list.value[0]
-               if i and by_id[i].features.feature[contract.PRICE].float_list.value else -1.0 for i in row] for row in padded]  # fmt: skip
-    return dict(item_ids=padded.astype(bytes), titles=np.array(titles, dtype=bytes), category_paths=np.array(paths, dtype=bytes),
-                brands=np.array(brands, dtype=bytes), prices=np.array(prices, dtype=np.float32))  # fmt: skip
+    paths = [
+        [
+            contract.join_category_path(
+                [v.decode() for v in by_id[i].features.feature[contract.CATEGORY_PATH].bytes_list.value]
+            )
+            if i
+            else ""
+            for i in row
+        ]
+        for row in padded
+    ]
+    prices = [
+        [
+            by_id[i].features.feature[contract.PRICE].float_list.value[0]
+            if i and by_id[i].features.feature[contract.PRICE].float_list.value
+            else -1.0
+            for i in row
+        ]
+        for row in padded
+    ]
+    return dict(
+        item_ids=padded.astype(bytes),
+        titles=np.array(titles, dtype=bytes),
+        category_paths=np.array(paths, dtype=bytes),
+        brands=np.array(brands, dtype=bytes),
+        prices=np.array(prices, dtype=np.float32),
+    )
 
 
 def test_recommend_from_metadata_matches_serving_by_id(exported, ingested):
     loaded = tf.saved_model.load(exported.export_dir)
     by_id = loaded.signatures["serving_default"](item_ids=tf.constant(_pad(exported.sessions).astype(bytes)))
     inputs = _metadata(ingested, exported.sessions)
-    by_metadata = loaded.signatures[export.FROM_METADATA](**{k: tf.constant(v) for k, v in inputs.items()})
+    by_metadata = loaded.signatures[model_api.FROM_METADATA](**{k: tf.constant(v) for k, v in inputs.items()})
     # M2TRec is id-free: the same metadata gives the same item vectors, so the same answer.
-    assert by_metadata[export.TOP_K_IDS].numpy().tolist() == by_id[export.TOP_K_IDS].numpy().tolist()
+    assert by_metadata[model_api.TOP_K_IDS].numpy().tolist() == by_id[model_api.TOP_K_IDS].numpy().tolist()
     # Items never seen (no id at all) still get recommendations.
     anonymous = {**inputs, "item_ids": np.full_like(inputs["item_ids"], b"")}
-    out = loaded.signatures[export.FROM_METADATA](**{k: tf.constant(v) for k, v in anonymous.items()})
-    assert np.isfinite(out[export.TOP_K_SCORES].numpy()).all()
+    out = loaded.signatures[model_api.FROM_METADATA](**{k: tf.constant(v) for k, v in anonymous.items()})
+    assert np.isfinite(out[model_api.TOP_K_SCORES].numpy()).all()
 
 
 def test_transform_features_feeds_serving_default_and_gives_slices(exported, ingested):
     loaded = tf.saved_model.load(exported.export_dir)
-    records = [r.numpy() for r in tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(200)]
-    transformed = loaded.signatures[export.TRANSFORM_FEATURES](examples=tf.constant(records))
+    records = [
+        r.numpy()
+        for r in tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(
+            200
+        )
+    ]
+    transformed = loaded.signatures[model_api.TRANSFORM_FEATURES](examples=tf.constant(records))
     levels = range(1, exported.catalog.category_levels + 1)
     assert set(transformed) == {
-        export.ITEM_IDS, contract.TARGET_ITEM_ID, export.TARGET_TRAIN_CLICKS, export.TAIL_SESSION,
-        export.COLD_START_TARGET, export.SESSION_LENGTH, *(export.target_category(k) for k in levels),
-    }  # fmt: skip
+        model_api.ITEM_IDS,
+        contract.TARGET_ITEM_ID,
+        model_api.TARGET_TRAIN_CLICKS,
+        model_api.TAIL_SESSION,
+        model_api.COLD_START_TARGET,
+        model_api.SESSION_LENGTH,
+        *(model_api.target_category(k) for k in levels),
+    }
     direct = _serve(exported.export_dir, exported.sessions)
-    via = loaded.signatures["serving_default"](item_ids=transformed[export.ITEM_IDS][:6])
-    assert via[export.TOP_K_IDS].numpy().tolist() == direct[export.TOP_K_IDS].numpy().tolist()
+    via = loaded.signatures["serving_default"](item_ids=transformed[model_api.ITEM_IDS][:6])
+    assert via[model_api.TOP_K_IDS].numpy().tolist() == direct[model_api.TOP_K_IDS].numpy().tolist()
 
     # Slices agree with the catalog's training clicks, computed here in NumPy.
     catalog = exported.catalog
@@ -177,14 +234,14 @@ def test_transform_features_feeds_serving_default_and_gives_slices(exported, ing
     targets = [e.features.feature[contract.TARGET_ITEM_ID].bytes_list.value[0].decode() for e in examples]
     prefixes = [[v.decode() for v in e.features.feature[contract.PREFIX_ITEM_IDS].bytes_list.value] for e in examples]
     target_clicks = clicks[catalog.row_of(targets)]
-    tail = [min([target_clicks[i], *clicks[catalog.row_of(p)]]) < export.TAIL_CLICKS for i, p in enumerate(prefixes)]
-    assert transformed[export.TARGET_TRAIN_CLICKS].numpy().tolist() == target_clicks.tolist()
-    assert transformed[export.TAIL_SESSION].numpy().astype(bool).tolist() == tail
-    assert transformed[export.COLD_START_TARGET].numpy().tolist() == (target_clicks == 0).astype(int).tolist()
-    assert set(transformed[export.SESSION_LENGTH].numpy()) <= set(export.SESSION_LENGTH_BUCKETS[1])
-    lengths = {len(p): b for p, b in zip(prefixes, transformed[export.SESSION_LENGTH].numpy())}
+    tail = [min([target_clicks[i], *clicks[catalog.row_of(p)]]) < model_api.TAIL_CLICKS for i, p in enumerate(prefixes)]
+    assert transformed[model_api.TARGET_TRAIN_CLICKS].numpy().tolist() == target_clicks.tolist()
+    assert transformed[model_api.TAIL_SESSION].numpy().astype(bool).tolist() == tail
+    assert transformed[model_api.COLD_START_TARGET].numpy().tolist() == (target_clicks == 0).astype(int).tolist()
+    assert set(transformed[model_api.SESSION_LENGTH].numpy()) <= set(model_api.SESSION_LENGTH_BUCKETS[1])
+    lengths = {len(p): b for p, b in zip(prefixes, transformed[model_api.SESSION_LENGTH].numpy())}
     assert lengths.get(1, b"1") == b"1" and lengths.get(3, b"3-4") == b"3-4" and lengths.get(12, b"10+") == b"10+"
-    leaf = transformed[export.target_category(exported.catalog.category_levels)].numpy()
+    leaf = transformed[model_api.target_category(exported.catalog.category_levels)].numpy()
     assert all(name.count(b" > ") >= 2 for name in leaf)  # leaves of the 3-4 level tree
 
 

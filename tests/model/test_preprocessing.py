@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from components import contract
+import contract
 from model import features
 from model.preprocessing import PreprocessingConfig, vocabulary_sizes
 from tests.conftest import DEFAULT_DATA, raw_catalog_examples
@@ -87,8 +87,14 @@ def test_title_tokens_are_case_folded_words(tft_catalog):
         assert decoded == [word if word in vocab else None for word in expected]
         assert np.all(tokens[row][len(ids) :] == 0)
     chefline = catalog.row_of(["100001"])[0]  # "ChefLine Modern Blender, Stainless Steel, Black"
-    assert [vocab[i - 1] for i in tokens[chefline] if i] == ["chefline", "modern", "blender", "stainless", "steel",
-                                                              "black"]  # fmt: skip
+    assert [vocab[i - 1] for i in tokens[chefline] if i] == [
+        "chefline",
+        "modern",
+        "blender",
+        "stainless",
+        "steel",
+        "black",
+    ]
 
 
 def test_category_levels_cut_the_path(tft_catalog):
@@ -102,9 +108,10 @@ def test_category_levels_cut_the_path(tft_catalog):
             index = catalog.features[features.category_level(k)][row]
             assert vocabs[k][index] == contract.join_category_path(path[:k])
         if len(path) == 3:  # shallower than level 4: its level 4 is its leaf, its level 3
-            assert vocabs[4][catalog.features[features.category_level(4)][row]] == vocabs[3][
-                catalog.features[features.category_level(3)][row]
-            ]
+            assert (
+                vocabs[4][catalog.features[features.category_level(4)][row]]
+                == vocabs[3][catalog.features[features.category_level(3)][row]]
+            )
     assert depths[3] > 0 and depths[4] > 0
 
 
@@ -130,8 +137,11 @@ def test_catalog_without_title_brand_price(analyze_catalog, default_train_clicks
     examples = raw_catalog_examples(os.path.join(DEFAULT_DATA, "catalog.csv.gz"), default_train_clicks, keep)[:300]
     config = PreprocessingConfig(category_levels=2, price_buckets=4, min_item_clicks=5)
     result = analyze_catalog(examples, config, "bare_catalog")
-    assert set(result.tft_output.raw_feature_spec()) == {contract.ITEM_ID, contract.CATEGORY_PATH,
-                                                          contract.TRAIN_CLICKS}  # fmt: skip
+    assert set(result.tft_output.raw_feature_spec()) == {
+        contract.ITEM_ID,
+        contract.CATEGORY_PATH,
+        contract.TRAIN_CLICKS,
+    }
     catalog = result.catalog
     assert len(catalog) == 300
     assert catalog.features[features.TITLE_TOKENS].shape == (300, 1)

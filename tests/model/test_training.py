@@ -14,11 +14,9 @@ from keras import ops
 from model import features, trainer
 from model.config import VARIANTS, ModelConfig
 from model.inputs import session_dataset
-from model.model import SessionRecommender, build_model
-from model.model import REPEAT_BONUS_GRID
+from model.model import REPEAT_BONUS_GRID, SessionRecommender, build_model
 from model.trainer import HISTORY_FILE, REPEAT_BONUS_FILE, train
 from tests.conftest import SMALL
-
 
 
 def _loss(model, batch) -> float:
@@ -38,7 +36,9 @@ def test_each_variant_trains_and_its_loss_falls(variant, options, ingested, inge
     catalog = ingested_catalog.catalog
     config = ModelConfig.preset(variant, **{**SMALL, **options})
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
-    data = session_dataset(ingested.split_files["train"], catalog.item_ids, config.max_prefix_length, 256, shuffle=False)
+    data = session_dataset(
+        ingested.split_files["train"], catalog.item_ids, config.max_prefix_length, 256, shuffle=False
+    )
     probe = next(iter(data))
     before = _loss(model, probe)
     model.fit(data.take(40), epochs=1, verbose=0)
@@ -61,12 +61,20 @@ def test_session_dataset_maps_ids_to_catalog_rows(ingested, ingested_catalog):
 def test_train_keeps_the_best_epoch_and_writes_the_run(weight_average, ingested, ingested_catalog, tmp_path):
     catalog = ingested_catalog.catalog
     config = ModelConfig.preset("M2TRec", **SMALL, epochs=2, weight_average=weight_average)
-    model, history = train(config, catalog, ingested.split_files["train"], ingested.split_files["eval"], str(tmp_path),
-                           train_steps=60, verbose=0)  # fmt: skip
+    model, history = train(
+        config,
+        catalog,
+        ingested.split_files["train"],
+        ingested.split_files["eval"],
+        str(tmp_path),
+        train_steps=60,
+        verbose=0,
+    )
     assert len(history["val_hit@20"]) == 2 and 0 < max(history["val_hit@20"]) <= 1
     # The weights kept are the ones validation scored (the averaged ones, with weight averaging).
-    eval_data = session_dataset(ingested.split_files["eval"], catalog.item_ids, config.max_prefix_length,
-                                config.batch_size, shuffle=False)  # fmt: skip
+    eval_data = session_dataset(
+        ingested.split_files["eval"], catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=False
+    )
     kept = model.evaluate(eval_data, verbose=0, return_dict=True)
     # Then the repeat bonus with the best eval HIT@20 was chosen (0: the weights as validated), and the model holds it.
     with open(tmp_path / REPEAT_BONUS_FILE) as f:
@@ -103,11 +111,15 @@ def _new_item_ranks(id_dropout: float, ingested, ingested_catalog) -> np.ndarray
     template = int(np.argmax(catalog.features[features.TRAIN_CLICKS]))
     # The new item has the template's metadata and the id of an item never clicked (OOV), as
     # the Transform graph gives an item added to the catalog after training.
-    extended = {name: np.concatenate([values, values[template:template + 1]]) for name, values in catalog.features.items()}
+    extended = {
+        name: np.concatenate([values, values[template : template + 1]]) for name, values in catalog.features.items()
+    }
     extended[features.ITEM_ID_INDEX][-1] = catalog.vocab_sizes[features.ITEM_ID_INDEX] - 1
     extended[features.TRAIN_CLICKS][-1] = 0
     model.set_catalog(extended)
-    eval_data = session_dataset(ingested.split_files["eval"], catalog.item_ids, config.max_prefix_length, 512, shuffle=False)
+    eval_data = session_dataset(
+        ingested.split_files["eval"], catalog.item_ids, config.max_prefix_length, 512, shuffle=False
+    )
     logits = np.concatenate([ops.convert_to_numpy(model(x)[features.ITEM_LOGITS]) for x, _ in eval_data])
     leads = np.argsort(-logits[:, :-1], axis=1)[:, :5] == template  # sessions where the template is in the top 5
     assert leads.any(axis=1).sum() >= 10
@@ -131,27 +143,46 @@ def test_sampled_softmax_estimates_the_full_softmax(ingested, ingested_catalog, 
     """
     catalog = ingested_catalog.catalog
     keras.utils.set_random_seed(0)
-    config = ModelConfig.preset("M2TRec_hybrid", **SMALL, softmax="sampled", num_sampled=2000,
-                                label_smoothing=label_smoothing)  # fmt: skip
+    config = ModelConfig.preset(
+        "M2TRec_hybrid", **SMALL, softmax="sampled", num_sampled=2000, label_smoothing=label_smoothing
+    )
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
     assert model.samples_negatives and len(catalog.item_ids) > 2000
-    inputs, labels = next(iter(session_dataset(ingested.split_files["train"], catalog.item_ids, 50, 256, shuffle=False)))
+    inputs, labels = next(
+        iter(session_dataset(ingested.split_files["train"], catalog.item_ids, 50, 256, shuffle=False))
+    )
     outputs = model(inputs)
-    full = float(np.mean(ops.convert_to_numpy(model._cross_entropy(outputs[features.ITEM_LOGITS], labels[features.TARGET_ROW]))))
-    sampled = np.mean([float(np.mean(ops.convert_to_numpy(model._sampled_item_loss(outputs[features.SESSION_VECTOR],
-                                                                                    labels[features.TARGET_ROW]))))
-                       for _ in range(5)])  # fmt: skip
+    full = float(
+        np.mean(ops.convert_to_numpy(model._cross_entropy(outputs[features.ITEM_LOGITS], labels[features.TARGET_ROW])))
+    )
+    sampled = np.mean(
+        [
+            float(
+                np.mean(
+                    ops.convert_to_numpy(
+                        model._sampled_item_loss(outputs[features.SESSION_VECTOR], labels[features.TARGET_ROW])
+                    )
+                )
+            )
+            for _ in range(5)
+        ]
+    )
     assert abs(sampled - full) < 0.05 * full, (sampled, full)
-    small = build_model(dataclasses.replace(config, num_sampled=len(catalog.item_ids)), catalog.vocab_sizes,
-                        catalog.category_levels, catalog.features)  # fmt: skip
+    small = build_model(
+        dataclasses.replace(config, num_sampled=len(catalog.item_ids)),
+        catalog.vocab_sizes,
+        catalog.category_levels,
+        catalog.features,
+    )
     assert not small.samples_negatives
 
 
 def test_prefix_rows_encode_alike_from_the_rows_or_from_the_catalog(ingested_catalog):
     """Training encodes a batch's rows, or the whole catalog when that is fewer rows: the same vectors."""
     catalog = ingested_catalog.catalog
-    model = build_model(ModelConfig.preset("M2TRec_hybrid", **SMALL), catalog.vocab_sizes, catalog.category_levels,
-                        catalog.features)  # fmt: skip
+    model = build_model(
+        ModelConfig.preset("M2TRec_hybrid", **SMALL), catalog.vocab_sizes, catalog.category_levels, catalog.features
+    )
     everything = ops.convert_to_numpy(model.encode_items())
     for count in (7, 3 * len(catalog.item_ids)):  # fewer rows than the catalog, then more
         rows = np.random.default_rng(0).integers(0, len(catalog.item_ids), (count, 1)).astype("int32")
@@ -173,8 +204,9 @@ def test_a_mixed_precision_model_is_exported_from_a_float32_twin(ingested_catalo
     outputs = model({features.PREFIX_ROWS: np.array([[0, 1, 2]], "int32")})
     session = ops.convert_to_numpy(ops.cast(outputs[features.SESSION_VECTOR], "float32"))
     unit = [v / np.linalg.norm(v, axis=-1, keepdims=True) for v in (session, vectors[0])]
-    np.testing.assert_allclose(ops.convert_to_numpy(outputs[features.ITEM_LOGITS]),
-                               unit[0] @ unit[1].T / config.temperature, atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(outputs[features.ITEM_LOGITS]), unit[0] @ unit[1].T / config.temperature, atol=1e-4
+    )
     # `auto` trains a CPU in float32 (bfloat16 lost accuracy); a chosen precision is kept.
     assert trainer.resolve_precision("auto") == "float32"
     assert trainer.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
@@ -187,15 +219,25 @@ def test_warmup_raises_the_learning_rate_linearly_then_leaves_it():
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: seen.append(float(ops.convert_to_numpy(model.optimizer.learning_rate)))
     )
-    model.fit(np.zeros((6, 2)), np.zeros((6, 1)), batch_size=1, epochs=1, verbose=0, callbacks=[trainer.Warmup(4), record])
+    model.fit(
+        np.zeros((6, 2)), np.zeros((6, 1)), batch_size=1, epochs=1, verbose=0, callbacks=[trainer.Warmup(4), record]
+    )
     np.testing.assert_allclose(seen, [0.1, 0.2, 0.3, 0.4, 0.4, 0.4], rtol=1e-6)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("precision", "bf16", "precision"), ("plateau_decay", 0.0, "plateau_decay"), ("plateau_decay", 1.5, "plateau_decay"),
-    ("id_dropout", 1.0, "id_dropout"), ("item_dropout", -0.1, "item_dropout"), ("label_smoothing", 1.0, "label_smoothing"),
-    ("pooling", "max", "pooling"), ("repeat_bonus", -1.0, "repeat_bonus"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("precision", "bf16", "precision"),
+        ("plateau_decay", 0.0, "plateau_decay"),
+        ("plateau_decay", 1.5, "plateau_decay"),
+        ("id_dropout", 1.0, "id_dropout"),
+        ("item_dropout", -0.1, "item_dropout"),
+        ("label_smoothing", 1.0, "label_smoothing"),
+        ("pooling", "max", "pooling"),
+        ("repeat_bonus", -1.0, "repeat_bonus"),
+    ],
+)
 def test_training_knobs_are_validated(field, value, message):
     with pytest.raises(ValueError, match=message):
         ModelConfig(**{field: value})
@@ -210,8 +252,12 @@ def test_id_dropout_needs_ids_and_metadata():
 
 def test_a_model_without_a_repeat_bonus_refuses_to_choose_one(ingested_catalog):
     catalog = ingested_catalog.catalog
-    model = build_model(ModelConfig.preset("M2TRec", **SMALL, repeat_bonus=0.0), catalog.vocab_sizes,
-                        catalog.category_levels, catalog.features)  # fmt: skip
+    model = build_model(
+        ModelConfig.preset("M2TRec", **SMALL, repeat_bonus=0.0),
+        catalog.vocab_sizes,
+        catalog.category_levels,
+        catalog.features,
+    )
     assert model.repeat_bonus is None
     with pytest.raises(ValueError, match="no repeat bonus to choose"):
         model.choose_repeat_bonus(None)
@@ -224,6 +270,13 @@ def test_training_that_diverges_stops_with_a_clear_error(ingested, ingested_cata
     catalog = ingested_catalog.catalog
     config = ModelConfig.preset("M2TRec", **SMALL, epochs=2)
     with pytest.raises(trainer.TrainingDiverged, match=r"the loss was nan at epoch 1, batch 1; no model is written"):
-        train(config, catalog, ingested.split_files["train"], ingested.split_files["eval"], str(tmp_path),
-              train_steps=20, verbose=0)  # fmt: skip
+        train(
+            config,
+            catalog,
+            ingested.split_files["train"],
+            ingested.split_files["eval"],
+            str(tmp_path),
+            train_steps=20,
+            verbose=0,
+        )
     assert not os.path.exists(tmp_path / HISTORY_FILE)

@@ -6,11 +6,10 @@ import json
 import os
 
 import numpy as np
-import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import contract
-from components.session_trainer import CATALOG_FILES
+import contract
+from contract.model_api import CATALOG_FILES
 from model import features, warm_start
 from model.config import ModelConfig
 from model.model import build_model
@@ -45,8 +44,10 @@ def test_weights_carry_over_a_changed_catalog_row_by_row(ingested_catalog, tmp_p
 
     new_rows = _changed(old_rows)
     sizes = {**catalog.vocab_sizes, **{feature: len(tokens) for feature, tokens in new_rows.items()}}
-    item_features = {name: np.minimum(values, sizes[name] - 1) if name in sizes else values
-                     for name, values in catalog.features.items()}  # fmt: skip
+    item_features = {
+        name: np.minimum(values, sizes[name] - 1) if name in sizes else values
+        for name, values in catalog.features.items()
+    }
     model = build_model(CONFIG, sizes, catalog.category_levels, item_features)
     fresh = _weights(model)
     report = warm_start.restore(model, new_rows, str(tmp_path))
@@ -72,20 +73,31 @@ def test_weights_carry_over_a_changed_catalog_row_by_row(ingested_catalog, tmp_p
         for token in rows[:: max(1, len(rows) // 20)] + rows[-1:]:
             expected = fresh[path] if token == NEW_TOKEN else before[path]
             index = rows.index(token) if token == NEW_TOKEN else old_rows[feature].index(token)
-            np.testing.assert_array_equal(np.take(after[path], rows.index(token), axis=axis),
-                                          np.take(expected, index, axis=axis), err_msg=f"{path} {token!r}")  # fmt: skip
+            np.testing.assert_array_equal(
+                np.take(after[path], rows.index(token), axis=axis),
+                np.take(expected, index, axis=axis),
+                err_msg=f"{path} {token!r}",
+            )
 
 
 def _fn_args(ingested, catalog, model_uri: str) -> FnArgs:
     """The Trainer's arguments with warm start on and no blessed model yet."""
     return FnArgs(
-        train_files=[ingested.split_files[contract.TRAIN]], eval_files=[ingested.split_files[contract.EVAL]],
-        transform_output=os.path.dirname(catalog.tft_output.transform_savedmodel_dir), train_steps=8, eval_steps=4,
-        serving_model_dir=os.path.join(model_uri, "Format-Serving"), model_run_dir=os.path.join(model_uri, "run"),
+        train_files=[ingested.split_files[contract.TRAIN]],
+        eval_files=[ingested.split_files[contract.EVAL]],
+        transform_output=os.path.dirname(catalog.tft_output.transform_savedmodel_dir),
+        train_steps=8,
+        eval_steps=4,
+        serving_model_dir=os.path.join(model_uri, "Format-Serving"),
+        model_run_dir=os.path.join(model_uri, "run"),
         base_model=None,
-        custom_config={"model": {"variant": "M2TRec", **SMALL, "learning_rate": 1e-9, "epochs": 1},
-                       "preprocessing": {"category_levels": 4}, "warm_start": True, CATALOG_FILES: catalog.file_pattern},
-    )  # fmt: skip
+        custom_config={
+            "model": {"variant": "M2TRec", **SMALL, "learning_rate": 1e-9, "epochs": 1},
+            "preprocessing": {"category_levels": 4},
+            "warm_start": True,
+            CATALOG_FILES: catalog.file_pattern,
+        },
+    )
 
 
 def test_run_fn_trains_from_scratch_then_a_model_resumes_from_it(ingested, ingested_catalog, tmp_path):
@@ -98,9 +110,18 @@ def test_run_fn_trains_from_scratch_then_a_model_resumes_from_it(ingested, inges
     catalog = ingested_catalog.catalog
     rows = warm_start.vocabularies(ingested_catalog.tft_output, catalog)
     config = ModelConfig.preset("M2TRec", **{**SMALL, "learning_rate": 1e-9}, epochs=1)
-    model, _ = train(config, catalog, ingested.split_files[contract.TRAIN], ingested.split_files[contract.EVAL],
-                     str(tmp_path / "second"), train_steps=4, eval_steps=2, verbose=0, base_model=first,
-                     vocabulary_rows=rows)  # fmt: skip
+    model, _ = train(
+        config,
+        catalog,
+        ingested.split_files[contract.TRAIN],
+        ingested.split_files[contract.EVAL],
+        str(tmp_path / "second"),
+        train_steps=4,
+        eval_steps=2,
+        verbose=0,
+        base_model=first,
+        vocabulary_rows=rows,
+    )
     with open(tmp_path / "second" / WARM_START_FILE) as f:
         report = json.load(f)
     assert report["base_model"] == first and not report["reinitialized"] and report["copied"]

@@ -74,10 +74,15 @@ def render(page_path: str, timeout_s: float = 60) -> RenderedPage:
     """The page's DOM after load, as headless Chromium built it from `page_path`."""
     result = subprocess.run(
         [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", f"file://{page_path}"],
-        capture_output=True, text=True, timeout=timeout_s, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
     if result.returncode != 0 or "<body" not in result.stdout:
-        raise AssertionError(f"chromium could not render {page_path} (exit {result.returncode}): {result.stderr[-2000:]}")
+        raise AssertionError(
+            f"chromium could not render {page_path} (exit {result.returncode}): {result.stderr[-2000:]}"
+        )
     parser = _Parser()
     parser.feed(result.stdout)
     parser.close()
@@ -97,11 +102,15 @@ def assert_renders(page_path: str, figure_files: list[str], min_tables: int, hea
     page = render(page_path)
     sources = [image.get("src", "") for image in page.images]
     assert sorted(sources) == sorted(figure_files), f"images on the page {sources} != figures written {figure_files}"
-    assert page.body.get("data-images-loaded") == str(len(figure_files)) == page.body.get("data-images-total"), page.body
+    assert page.body.get("data-images-loaded") == str(len(figure_files)) == page.body.get("data-images-total"), (
+        page.body
+    )
     directory = os.path.dirname(page_path)
     for image in page.images:
         expected = png_width(os.path.join(directory, image["src"]))
-        assert image.get("data-natural-width") == str(expected), f"{image['src']} decoded at {image}, file is {expected} wide"
+        assert image.get("data-natural-width") == str(expected), (
+            f"{image['src']} decoded at {image}, file is {expected} wide"
+        )
     assert page.tables >= min_tables, f"{page.tables} tables, expected at least {min_tables}"
     missing = [h for h in headings if h not in page.headings]
     assert not missing, f"headings {missing} not among {page.headings}"

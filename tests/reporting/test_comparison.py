@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -10,36 +11,43 @@ from reporting.comparison import write_comparison_report
 
 
 def test_table_shows_every_row_as_percentages_with_cost(comparison_result, tmp_path):
-    text = open(write_comparison_report(comparison_result, str(tmp_path))).read()
+    text = Path(write_comparison_report(comparison_result, str(tmp_path))).read_text()
     for row in comparison_result["rows"]:
         assert f"<td>{row['row']}</td>" in text
     m2trec = comparison_result["rows"][4]
     assert f">{100 * m2trec['metrics']['all']['hit@20']:.2f}%<" in text  # P@20 as a percentage
     assert ">5,400 s<" in text and ">2,910,000<" in text and ">2,600 MB<" in text
-    assert "<tr class=\"highlight\"><td>M2TRec_hybrid</td>" in text  # the best P@20
+    assert '<tr class="highlight"><td>M2TRec_hybrid</td>' in text  # the best P@20
     assert "machine: 2 cores" in text and "item_dim=64" in text
     assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".png")) == [
-        "accuracy-vs-time.png", "bars-mrr-at-20.png", "bars-ndcg-at-20.png", "bars-p-at-20.png",
-    ]  # fmt: skip
+        "accuracy-vs-time.png",
+        "bars-mrr-at-20.png",
+        "bars-ndcg-at-20.png",
+        "bars-p-at-20.png",
+    ]
 
 
 def test_a_row_the_data_cannot_feed_shows_its_reason_and_stays_out_of_the_charts(comparison_result, tmp_path):
-    text = open(write_comparison_report(comparison_result, str(tmp_path))).read()
+    text = Path(write_comparison_report(comparison_result, str(tmp_path))).read_text()
     assert "<td>TRec_title</td><td>model</td><td>n/a: no titles in this data set</td>" in text
     # Baselines first, then models, each in the given order.
-    assert text.index("<td>POP</td>") < text.index("<td>V-SKNN</td>") < text.index("<td>TRec_title</td>") < text.index(
-        "<td>TRec_id</td>")
+    assert (
+        text.index("<td>POP</td>")
+        < text.index("<td>V-SKNN</td>")
+        < text.index("<td>TRec_title</td>")
+        < text.index("<td>TRec_id</td>")
+    )
 
 
 def test_a_slice_without_examples_is_left_out_with_a_note(comparison_without_cold, tmp_path):
-    text = open(write_comparison_report(comparison_without_cold, str(tmp_path))).read()
+    text = Path(write_comparison_report(comparison_without_cold, str(tmp_path))).read_text()
     assert "The cold slice has no test examples here" in text
     assert "P@20 cold" not in text and "P@20 tail" in text
 
 
 def test_no_timed_row_gives_a_line_instead_of_the_scatter(comparison_result, tmp_path):
     untimed = {**comparison_result, "rows": [dict(r, train_wall_s=None) for r in comparison_result["rows"]]}
-    text = open(write_comparison_report(untimed, str(tmp_path))).read()
+    text = Path(write_comparison_report(untimed, str(tmp_path))).read_text()
     assert "No row reports its training time" in text
     assert not os.path.exists(tmp_path / "accuracy-vs-time.png")
 
@@ -50,7 +58,10 @@ def test_no_timed_row_gives_a_line_instead_of_the_scatter(comparison_result, tmp
         ({"dataset": "d"}, "non-empty 'rows' list"),
         ({"rows": [{"row": "x", "metrics": {}}]}, r"row 0 \(x\) needs 'metrics' with an 'all' slice, or 'unavailable'"),
         ({"rows": [{"row": "x", "unavailable": "n/a", "metrics": {}}]}, "every row is 'unavailable'"),
-        ({"rows": [{"row": "x", "metrics": {"all": {"examples": 3, "hit@20": 53.9}}}]}, r"x: all hit@20 = 53.9 is not a fraction"),
+        (
+            {"rows": [{"row": "x", "metrics": {"all": {"examples": 3, "hit@20": 53.9}}}]},
+            r"x: all hit@20 = 53.9 is not a fraction",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_error(result, message, tmp_path):

@@ -9,8 +9,12 @@ from reporting.formatting import MISSING, change_points, count, decimal, percent
 
 def test_numbers_read_as_in_the_papers():
     assert (percent(0.5399), change_points(-0.0125), count(60858), seconds(3600), decimal(0.12345)) == (
-        "53.99%", "-1.25 pp", "60,858", "3,600 s", "0.1235",
-    )  # fmt: skip
+        "53.99%",
+        "-1.25 pp",
+        "60,858",
+        "3,600 s",
+        "0.1235",
+    )
     assert change_points(0.003) == "+0.30 pp"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
@@ -37,7 +38,7 @@ def test_figures_are_pngs_beside_the_page_referenced_by_relative_path(tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["curve.png", PAGE_FILE]
     with open(tmp_path / "out" / "curve.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    text = open(path).read()
+    text = Path(path).read_text()
     assert '<img src="curve.png" alt="a curve">' in text
     assert "http://" not in text and "https://" not in text  # nothing from the network
     assert not plt.get_fignums()  # the figure was closed once drawn

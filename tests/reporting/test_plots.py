@@ -15,7 +15,9 @@ from reporting import plots
         lambda: plots.grouped_bar_chart(["all", "tail"], {"a": [0.5, 0.4], "b": [0.6, None]}, "P@20", percent=True),
         lambda: plots.horizontal_bar_chart(["unknown_item", "short_session"], [17, 1498], "Skipped"),
         lambda: plots.histogram_chart({"train": ([1, 5, 10], [80, 20]), "test": ([1, 6, 12], [70, 30])}, "Length"),
-        lambda: plots.labeled_scatter({"P@20": [("V-SKNN", 40, 0.5), ("M2TRec", 3600, 0.54)]}, "t", "s", "m", log_x=True),
+        lambda: plots.labeled_scatter(
+            {"P@20": [("V-SKNN", 40, 0.5), ("M2TRec", 3600, 0.54)]}, "t", "s", "m", log_x=True
+        ),
     ],
     ids=["line", "grouped-bars", "horizontal-bars", "histogram", "scatter"],
 )

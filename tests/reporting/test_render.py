@@ -15,19 +15,35 @@ def _pngs(directory: str) -> list[str]:
 
 def test_run_report_renders_with_every_plot(run_with_baseline, tmp_path):
     path = write_run_report(run_with_baseline, str(tmp_path))
-    page = assert_renders(path, _pngs(str(tmp_path)), min_tables=8,
-                          headings=["Data", "Training", "Evaluation (test split)", "Comparison with the last blessed model",
-                                    "Gate and push", "Example sessions"])  # fmt: skip
+    page = assert_renders(
+        path,
+        _pngs(str(tmp_path)),
+        min_tables=8,
+        headings=[
+            "Data",
+            "Training",
+            "Evaluation (test split)",
+            "Comparison with the last blessed model",
+            "Gate and push",
+            "Example sessions",
+        ],
+    )
     assert {image["src"] for image in page.images} == {
-        "skipped-rows.png", "prefix-length.png", "training-loss.png", "training-metrics.png", "metrics-per-slice.png",
-        "metrics-per-category-level.png", "candidate-vs-baseline.png",
-    }  # fmt: skip
+        "skipped-rows.png",
+        "prefix-length.png",
+        "training-loss.png",
+        "training-metrics.png",
+        "metrics-per-slice.png",
+        "metrics-per-category-level.png",
+        "candidate-vs-baseline.png",
+    }
     # A bad-row sample that looks like markup is shown as text, not run.
     assert "<script>alert(1)</script>" in page.text
 
 
 def test_comparison_report_renders_with_every_plot(comparison_result, tmp_path):
     path = write_comparison_report(comparison_result, str(tmp_path))
-    page = assert_renders(path, _pngs(str(tmp_path)), min_tables=2,
-                          headings=["Results", "Metrics per slice", "Accuracy vs training time"])  # fmt: skip
+    page = assert_renders(
+        path, _pngs(str(tmp_path)), min_tables=2, headings=["Results", "Metrics per slice", "Accuracy vs training time"]
+    )
     assert len(page.images) == 4  # P@20, MRR@20, NDCG@20 bars and the accuracy-vs-time scatter

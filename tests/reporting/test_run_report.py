@@ -16,7 +16,7 @@ def test_a_failed_gate_shows_the_comparison_and_each_failed_threshold(run_with_b
     assert "The model is NOT BLESSED" in text and "failed: mrr@20 change" in text
     assert "Baseline: /runs/SessionTrainer/model/2/Format-Serving" in text
     # Candidate, baseline and change of HIT@20 on the overall slice (0.162 vs 0.9 * 0.162).
-    assert "<td>HIT@20</td><td class=\"num\">16.20%</td><td class=\"num\">14.58%</td><td class=\"num\">+1.62 pp</td>" in text
+    assert '<td>HIT@20</td><td class="num">16.20%</td><td class="num">14.58%</td><td class="num">+1.62 pp</td>' in text
     assert "<td>change vs the last blessed model</td>" in text and "change &gt;= -0.0 (higher is better)" in text
     assert "Not pushed: the serving directory keeps the last blessed model." in text
 
@@ -32,8 +32,12 @@ def test_a_first_run_says_there_is_no_baseline_and_shows_the_push(first_run, tmp
 def test_slices_levels_and_epochs(first_run, tmp_path):
     text = _page(first_run, tmp_path)
     # overall first, then slices in natural order (2 before 10+).
-    assert text.index("<td>overall</td>") < text.index("<td>session_length=2</td>") < text.index("<td>session_length=10+</td>")
-    assert "<td>L1</td><td class=\"num\">57.00%</td><td class=\"num\">83.00%</td><td class=\"num\">69.00%</td>" in text
+    assert (
+        text.index("<td>overall</td>")
+        < text.index("<td>session_length=2</td>")
+        < text.index("<td>session_length=10+</td>")
+    )
+    assert '<td>L1</td><td class="num">57.00%</td><td class="num">83.00%</td><td class="num">69.00%</td>' in text
     assert "best epoch 2 by val_hit@20" in text
     assert '<tr class="highlight"><td class="num">2</td>' in text  # the best epoch's row
 
@@ -48,8 +52,13 @@ def test_sessions_show_titles_and_mark_the_true_next_item(first_run, tmp_path):
 
 def test_a_run_with_nothing_but_a_name_still_gets_a_page(tmp_path):
     text = _page(RunData(pipeline_name="bare", sessions_note="No example sessions: no model."), tmp_path)
-    for line in ("No ingest report in this run.", "No example statistics in this run.", "No training history",
-                 "No evaluation in this run.", "No example sessions: no model."):  # fmt: skip
+    for line in (
+        "No ingest report in this run.",
+        "No example statistics in this run.",
+        "No training history",
+        "No evaluation in this run.",
+        "No example sessions: no model.",
+    ):
         assert line in text
 
 

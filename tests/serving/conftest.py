@@ -16,9 +16,9 @@ import shutil
 
 import pytest
 
+from model.warmup import write_warmup_requests
 from serving.server import RecommenderServer, ServerConfig
 from serving.versions import VersionManager
-from serving.warmup import write_warmup_requests
 
 MODEL_NAME = "recommender"
 TOP_K = 20  # tests/model's exported model answers the top 20

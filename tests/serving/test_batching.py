@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from model.export import ITEM_IDS
+from contract.model_api import ITEM_IDS
 from serving.batching import MicroBatcher
 
 
@@ -74,13 +74,15 @@ def test_a_refused_session_fails_alone_and_batches_keep_to_max_size():
         first = asyncio.gather(*(batcher.run(signature, _session(name)) for name in ("first", "second")))
         await asyncio.sleep(0.05)
         names = ["a", "refused", "b", "c", "d", "e"]
-        return [*await first, *await asyncio.gather(*(batcher.run(signature, _session(n)) for n in names),
-                                                    return_exceptions=True)]  # fmt: skip
+        return [
+            *await first,
+            *await asyncio.gather(*(batcher.run(signature, _session(n)) for n in names), return_exceptions=True),
+        ]
 
     answers = _run(ask_all, batcher)
     assert isinstance(answers[3], ValueError)
     served = [answers[i]["echo"].tolist() for i in (0, 1, 2, 4, 5, 6, 7)]
-    assert served == [[[n.encode()]] for n in "first second a b c d e".split()]
+    assert served == [[[n.encode()]] for n in ["first", "second", "a", "b", "c", "d", "e"]]
     # A batch of 4 fails, so its 4 run alone; then the 2 left share a call.
     assert [size for _, size in signature.calls] == [2, 4, 1, 1, 1, 1, 2]
 

@@ -17,8 +17,10 @@ CATALOG = os.path.join(DEFAULT_DATA, "catalog.csv.gz")
 
 def test_recommend_prints_the_top_k_with_titles(running, exported_model, capsys):
     session = exported_model.sessions[3]
-    assert cli.main(["recommend", "--target", running.target, "--model-name", MODEL_NAME, *session,
-                     "--catalog", CATALOG]) == 0  # fmt: skip
+    assert (
+        cli.main(["recommend", "--target", running.target, "--model-name", MODEL_NAME, *session, "--catalog", CATALOG])
+        == 0
+    )
     printed = capsys.readouterr().out
     with RecommenderClient(running.target, model_name=MODEL_NAME) as client:
         [answer] = client.recommend(session)

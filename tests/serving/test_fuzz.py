@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 import numpy as np
@@ -20,9 +20,20 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from components import contract
-from model.export import (BRANDS, CATEGORY_PATHS, EXAMPLES, FROM_METADATA, ITEM_IDS, PRICES, SERVE_EXAMPLES,
-                          SERVING_DEFAULT, TITLES, TOP_K_IDS, TRANSFORM_FEATURES)  # fmt: skip
+import contract
+from contract.model_api import (
+    BRANDS,
+    CATEGORY_PATHS,
+    EXAMPLES,
+    FROM_METADATA,
+    ITEM_IDS,
+    PRICES,
+    SERVE_EXAMPLES,
+    SERVING_DEFAULT,
+    TITLES,
+    TOP_K_IDS,
+    TRANSFORM_FEATURES,
+)
 from serving import tensors
 from serving.server import RecommenderServer, ServerConfig
 from serving.signatures import Limits
@@ -36,6 +47,7 @@ NEVER = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 
 def _valid_requests(sessions: list[list[str]]) -> list[predict_pb2.PredictRequest]:
     """One valid request per signature."""
+
     def request(signature: str, **inputs: np.ndarray) -> predict_pb2.PredictRequest:
         made = predict_pb2.PredictRequest()
         made.model_spec.name, made.model_spec.signature_name = MODEL_NAME, signature
@@ -44,14 +56,26 @@ def _valid_requests(sessions: list[list[str]]) -> list[predict_pb2.PredictReques
         return made
 
     ids = np.array([[i.encode() for i in s[:2]] for s in sessions if len(s) >= 2][:2], dtype=object)  # [2, 2]
-    example = tf.train.Example(features=tf.train.Features(feature={
-        contract.PREFIX_ITEM_IDS: tf.train.Feature(bytes_list=tf.train.BytesList(value=list(ids[0]))),
-    })).SerializeToString()  # fmt: skip
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                contract.PREFIX_ITEM_IDS: tf.train.Feature(bytes_list=tf.train.BytesList(value=list(ids[0]))),
+            }
+        )
+    ).SerializeToString()
     texts = np.array([[b"red shoe", b""], [b"blue", b"bag"]], dtype=object)
     return [
         request(SERVING_DEFAULT, **{ITEM_IDS: ids}),
-        request(FROM_METADATA, **{ITEM_IDS: ids, TITLES: texts, CATEGORY_PATHS: texts, BRANDS: texts,
-                                  PRICES: np.array([[1.5, -1.0], [3.0, 2.0]], np.float32)}),  # fmt: skip
+        request(
+            FROM_METADATA,
+            **{
+                ITEM_IDS: ids,
+                TITLES: texts,
+                CATEGORY_PATHS: texts,
+                BRANDS: texts,
+                PRICES: np.array([[1.5, -1.0], [3.0, 2.0]], np.float32),
+            },
+        ),
         request(SERVE_EXAMPLES, **{EXAMPLES: np.array([example, example], dtype=object)}),
         request(TRANSFORM_FEATURES, **{EXAMPLES: np.array([example], dtype=object)}),
     ]
@@ -104,8 +128,9 @@ def _mutations(rng: np.random.Generator) -> list[Callable[[predict_pb2.PredictRe
         if choice == 0:
             request.model_spec.name = _random_name(rng)
         elif choice == 1:
-            request.model_spec.signature_name = rng.choice([SERVING_DEFAULT, FROM_METADATA, SERVE_EXAMPLES,
-                                                            TRANSFORM_FEATURES, _random_name(rng)])  # fmt: skip
+            request.model_spec.signature_name = rng.choice(
+                [SERVING_DEFAULT, FROM_METADATA, SERVE_EXAMPLES, TRANSFORM_FEATURES, _random_name(rng)]
+            )
         elif choice == 2:
             name = some_input(request)
             request.inputs[_random_name(rng)].CopyFrom(request.inputs[name])

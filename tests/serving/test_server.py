@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (
-    classification_pb2, get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc,
-)  # fmt: skip
+    classification_pb2,
+    get_model_metadata_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
-from model.export import (EXAMPLES, FROM_METADATA, ITEM_IDS, SERVE_EXAMPLES, SERVING_DEFAULT, TOP_K_IDS, TOP_K_SCORES,
-                          TRANSFORM_FEATURES)  # fmt: skip
+from contract.model_api import (
+    EXAMPLES,
+    FROM_METADATA,
+    ITEM_IDS,
+    SERVE_EXAMPLES,
+    SERVING_DEFAULT,
+    TOP_K_IDS,
+    TOP_K_SCORES,
+    TRANSFORM_FEATURES,
+)
 from serving import tensors
 from serving.client import RecommenderClient, ServingError
 from serving.server import RecommenderServer, ServerConfig
@@ -65,16 +76,20 @@ def _metadata_request(**inputs: np.ndarray) -> predict_pb2.PredictRequest:
 def test_a_signature_of_several_inputs_answers_as_the_saved_model_does(running, exported_model):
     # recommend_from_metadata takes five inputs: each must reach its own argument.
     session = next(s for s in exported_model.sessions if len(s) >= 2)[:2]
-    inputs = {"item_ids": np.array([[i.encode() for i in session]], dtype=object),
-              "titles": np.array([[b"red running shoe", b"blue jacket"]], dtype=object),
-              "category_paths": np.array([[b"Sport > Shoes", b"Clothes > Jackets"]], dtype=object),
-              "brands": np.array([[b"acme", b""]], dtype=object),
-              "prices": np.array([[49.5, -1.0]], dtype=np.float32)}  # fmt: skip
+    inputs = {
+        "item_ids": np.array([[i.encode() for i in session]], dtype=object),
+        "titles": np.array([[b"red running shoe", b"blue jacket"]], dtype=object),
+        "category_paths": np.array([[b"Sport > Shoes", b"Clothes > Jackets"]], dtype=object),
+        "brands": np.array([[b"acme", b""]], dtype=object),
+        "prices": np.array([[49.5, -1.0]], dtype=np.float32),
+    }
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.target))
     response = stub.Predict(_metadata_request(**inputs), timeout=10)
     direct = running.versions.current.model.signatures[FROM_METADATA](**{k: tf.constant(v) for k, v in inputs.items()})
     assert tensors.to_array(response.outputs[TOP_K_IDS]).tolist() == direct[TOP_K_IDS].numpy().tolist()
-    np.testing.assert_allclose(tensors.to_array(response.outputs[TOP_K_SCORES]), direct[TOP_K_SCORES].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        tensors.to_array(response.outputs[TOP_K_SCORES]), direct[TOP_K_SCORES].numpy(), rtol=1e-6
+    )
     with pytest.raises(grpc.RpcError) as refused:
         stub.Predict(_metadata_request(**{**inputs, "item_ids": inputs["item_ids"][:, :1]}), timeout=10)
     assert refused.value.code() == INVALID
@@ -152,48 +167,102 @@ def _no_inputs() -> predict_pb2.PredictRequest:
 
 LIMITS = Limits(max_batch_size=8)  # the other limits at their defaults
 BAD_PREDICTS: dict[str, tuple[Callable[[], predict_pb2.PredictRequest], grpc.StatusCode, str]] = {
-    "unknown model": (lambda: _request(np.array([[b"100001"]], dtype=object), name="other"), NOT_FOUND,
-                      "model 'other' is not served here"),
-    "unknown version": (lambda: _request(np.array([[b"100001"]], dtype=object), version=7), NOT_FOUND,
-                        "version 7 of model 'recommender' is not available; version 1 is served"),
-    "unknown version label": (lambda: _request(np.array([[b"100001"]], dtype=object), version_label="canary"),
-                              NOT_FOUND, "version label 'canary'"),
-    "unknown signature": (lambda: _request(np.array([[b"100001"]], dtype=object), signature_name="nope"), INVALID,
-                          "version 1 has no signature 'nope'; it has ['recommend_from_metadata', "),
+    "unknown model": (
+        lambda: _request(np.array([[b"100001"]], dtype=object), name="other"),
+        NOT_FOUND,
+        "model 'other' is not served here",
+    ),
+    "unknown version": (
+        lambda: _request(np.array([[b"100001"]], dtype=object), version=7),
+        NOT_FOUND,
+        "version 7 of model 'recommender' is not available; version 1 is served",
+    ),
+    "unknown version label": (
+        lambda: _request(np.array([[b"100001"]], dtype=object), version_label="canary"),
+        NOT_FOUND,
+        "version label 'canary'",
+    ),
+    "unknown signature": (
+        lambda: _request(np.array([[b"100001"]], dtype=object), signature_name="nope"),
+        INVALID,
+        "version 1 has no signature 'nope'; it has ['recommend_from_metadata', ",
+    ),
     "missing input": (_no_inputs, INVALID, "takes inputs item_ids string [?, ?]; missing ['item_ids']"),
     "extra input": (_extra_input, INVALID, "unexpected ['item_id']"),
-    "int ids": (lambda: _request(np.array([[100001, 100002]], dtype=np.int64)), INVALID,
-                "input 'item_ids' of signature 'serving_default' must be string, got int64"),
-    "rank 1": (lambda: _request(np.array([b"100001"], dtype=object)), INVALID,
-               "must have shape [?, ?] (rank 2), got [1]"),
+    "int ids": (
+        lambda: _request(np.array([[100001, 100002]], dtype=np.int64)),
+        INVALID,
+        "input 'item_ids' of signature 'serving_default' must be string, got int64",
+    ),
+    "rank 1": (
+        lambda: _request(np.array([b"100001"], dtype=object)),
+        INVALID,
+        "must have shape [?, ?] (rank 2), got [1]",
+    ),
     "negative size": (lambda: _resized(-1), INVALID, "shape [1, -1] does not match its 1 values"),
     "values do not match the shape": (lambda: _resized(3), INVALID, "shape [1, 3] does not match its 1 values"),
-    "empty session": (lambda: _request(np.array([[b"", b""]], dtype=object)), INVALID,
-                      "every session needs at least one item the model knows"),
+    "empty session": (
+        lambda: _request(np.array([[b"", b""]], dtype=object)),
+        INVALID,
+        "every session needs at least one item the model knows",
+    ),
     "no items at all": (lambda: _request(np.zeros((1, 0), dtype=object)), INVALID, "at least one item the model knows"),
-    "only unknown ids": (lambda: _request(np.array([[b"nope", b"nor-this"]], dtype=object)), INVALID,
-                         "at least one item the model knows"),
-    "session too long": (lambda: _request(np.full((1, 1_001), b"100001", dtype=object)), INVALID,
-                         "has sessions of length 1001; at most 1000 items"),
-    "batch too large": (lambda: _request(np.full((9, 1), b"100001", dtype=object)), INVALID,
-                        "has a batch of 9; at most 8 per request"),
-    "request too large": (lambda: _request(np.full((1, 900), b"1" * 5_000, dtype=object)), INVALID,
-                          "bytes; at most 4,194,304 are accepted"),
+    "only unknown ids": (
+        lambda: _request(np.array([[b"nope", b"nor-this"]], dtype=object)),
+        INVALID,
+        "at least one item the model knows",
+    ),
+    "session too long": (
+        lambda: _request(np.full((1, 1_001), b"100001", dtype=object)),
+        INVALID,
+        "has sessions of length 1001; at most 1000 items",
+    ),
+    "batch too large": (
+        lambda: _request(np.full((9, 1), b"100001", dtype=object)),
+        INVALID,
+        "has a batch of 9; at most 8 per request",
+    ),
+    "request too large": (
+        lambda: _request(np.full((1, 900), b"1" * 5_000, dtype=object)),
+        INVALID,
+        "bytes; at most 4,194,304 are accepted",
+    ),
     "too many items to encode from metadata": (
-        lambda: _metadata_request(**{name: np.full((8, 600), value, dtype=np.float32 if name == "prices" else object)
-                                     for name, value in (("item_ids", b""), ("titles", b"shoe"), ("category_paths", b""),
-                                                         ("brands", b""), ("prices", -1.0))}),
-        INVALID, "holds 4,800 items; at most 4,096 per request are encoded from their metadata"),
+        lambda: _metadata_request(
+            **{
+                name: np.full((8, 600), value, dtype=np.float32 if name == "prices" else object)
+                for name, value in (
+                    ("item_ids", b""),
+                    ("titles", b"shoe"),
+                    ("category_paths", b""),
+                    ("brands", b""),
+                    ("prices", -1.0),
+                )
+            }
+        ),
+        INVALID,
+        "holds 4,800 items; at most 4,096 per request are encoded from their metadata",
+    ),
     "unknown output in the filter": (lambda: _filtered(["top_k_idz"]), INVALID, "output_filter names ['top_k_idz']"),
     # TF Serving: "duplicate output tensor alias"; answering both would give top_k_ids twice over in one tensor.
-    "an output twice in the filter": (lambda: _filtered([TOP_K_IDS, TOP_K_IDS]), INVALID,
-                                      "duplicate output tensor alias in output_filter: ['top_k_ids']"),
-    "a dtype the enum does not define": (lambda: _with_dtype(999), INVALID, "must be string, got an undefined dtype (999)"),
+    "an output twice in the filter": (
+        lambda: _filtered([TOP_K_IDS, TOP_K_IDS]),
+        INVALID,
+        "duplicate output tensor alias in output_filter: ['top_k_ids']",
+    ),
+    "a dtype the enum does not define": (
+        lambda: _with_dtype(999),
+        INVALID,
+        "must be string, got an undefined dtype (999)",
+    ),
     "a negative dtype": (lambda: _with_dtype(-1), INVALID, "must be string, got an undefined dtype (-1)"),
     "a shape of unknown rank": (_unknown_rank, INVALID, "must have shape [?, ?], got a shape of unknown rank"),
     # TF's parse error quotes the bytes, and TF then fails to decode its own message.
-    "examples that are not UTF-8 or protos": (lambda: _examples([b"\xff garbage"]), INVALID,
-                                              "error quotes bytes of them that are not UTF-8"),
+    "examples that are not UTF-8 or protos": (
+        lambda: _examples([b"\xff garbage"]),
+        INVALID,
+        "error quotes bytes of them that are not UTF-8",
+    ),
 }
 
 
@@ -247,13 +316,14 @@ def test_other_rpcs_get_clear_statuses(strict, exported_model):
     with pytest.raises(grpc.RpcError) as raised:
         stub.GetModelMetadata(request, timeout=10)
     assert raised.value.code() == INVALID and "metadata_field must be ['signature_def']" in raised.value.details()
-    with RecommenderClient(strict, model_name=MODEL_NAME, version=3) as client:
-        with pytest.raises(ServingError) as error:
-            client.status()
+    with RecommenderClient(strict, model_name=MODEL_NAME, version=3) as client, pytest.raises(ServingError) as error:
+        client.status()
     assert error.value.code == NOT_FOUND and "version 3 of model 'recommender' is unknown" in str(error.value)
-    with RecommenderClient(strict, model_name="other") as client:
-        with pytest.raises(ServingError, match="NOT_FOUND: model 'other' is not served here"):
-            client.metadata()
+    with (
+        RecommenderClient(strict, model_name="other") as client,
+        pytest.raises(ServingError, match="NOT_FOUND: model 'other' is not served here"),
+    ):
+        client.metadata()
     _assert_still_serves(strict, exported_model.sessions[0])
 
 
@@ -352,8 +422,17 @@ def _long_names(field: str) -> predict_pb2.PredictRequest:
     return request
 
 
-@pytest.mark.parametrize("field, code", [("name", NOT_FOUND), ("signature_name", INVALID), ("version_label", NOT_FOUND),
-                                         ("input", INVALID), ("output_filter", INVALID), ("inputs", INVALID)])
+@pytest.mark.parametrize(
+    "field, code",
+    [
+        ("name", NOT_FOUND),
+        ("signature_name", INVALID),
+        ("version_label", NOT_FOUND),
+        ("input", INVALID),
+        ("output_filter", INVALID),
+        ("inputs", INVALID),
+    ],
+)
 def test_a_status_quotes_a_bounded_part_of_what_the_client_sent(strict, exported_model, field, code):
     # Unbounded, the details overflow gRPC's 8 KB of metadata: the client would see only a transport error.
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(strict))

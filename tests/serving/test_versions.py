@@ -8,17 +8,19 @@ import shutil
 import threading
 import time
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from model.export import ITEM_IDS, SERVING_DEFAULT
+from contract.model_api import ITEM_IDS, SERVING_DEFAULT, WARMUP_FILE
+from model.warmup import write_warmup_requests
 from serving import versions as versions_module
 from serving.client import RecommenderClient, ServingError
 from serving.server import RecommenderServer, ServerConfig
 from serving.signatures import Signature
 from serving.versions import VersionManager, find_versions
-from serving.warmup import WARMUP_FILE, read_warmup_requests, write_warmup_requests
+from serving.warmup import read_warmup_requests
 from tests.serving.conftest import MODEL_NAME
 
 
@@ -144,23 +146,24 @@ def model_dir(exported_model, tmp_path) -> str:
 
 def test_a_version_that_failed_to_load_is_tried_again_with_backoff(exported_model, model_dir):
     # Version 2 copied in place, not renamed: its saved_model.pb is cut short when the poller first sees it.
-    manager = VersionManager(os.path.dirname(model_dir), MODEL_NAME, poll_s=3600, settle_s=0, load_retry_s=0.3,
-                             max_load_attempts=3).start()  # fmt: skip
-    whole = open(os.path.join(exported_model.version_dir, "saved_model.pb"), "rb").read()
+    manager = VersionManager(
+        os.path.dirname(model_dir), MODEL_NAME, poll_s=3600, settle_s=0, load_retry_s=0.3, max_load_attempts=3
+    ).start()
+    whole = Path(os.path.join(exported_model.version_dir, "saved_model.pb"), "rb").read_text()
     shutil.copytree(exported_model.version_dir, os.path.join(model_dir, "2"))
-    open(os.path.join(model_dir, "2", "saved_model.pb"), "wb").write(whole[:100])
+    Path(os.path.join(model_dir, "2", "saved_model.pb")).write_bytes(whole[:100])
     manager.poll()
     state = manager.states()[2]
     assert state.state == versions_module.END and "(attempt 1 of 3; trying again in 0.3 s)" in state.error_message
     manager.poll()  # too soon: no second attempt yet
     assert manager.states()[2] == state and manager.current.version == 1
-    open(os.path.join(model_dir, "2", "saved_model.pb"), "wb").write(whole)
+    Path(os.path.join(model_dir, "2", "saved_model.pb")).write_bytes(whole)
     time.sleep(0.35)
     manager.poll()
     assert manager.current.version == 2 and manager.states()[2].state == versions_module.AVAILABLE
     # A version that keeps failing is given up after max_load_attempts.
     shutil.copytree(exported_model.version_dir, os.path.join(model_dir, "3"))
-    open(os.path.join(model_dir, "3", "saved_model.pb"), "wb").write(b"not a SavedModel")
+    Path(os.path.join(model_dir, "3", "saved_model.pb")).write_bytes(b"not a SavedModel")
     for _ in range(3):
         manager.poll()
         time.sleep(0.3 * 2**2 + 0.05)
@@ -172,7 +175,7 @@ def test_a_version_that_failed_to_load_is_tried_again_with_backoff(exported_mode
 def test_a_version_still_being_written_is_loaded_once_it_settles(exported_model, model_dir):
     manager = VersionManager(os.path.dirname(model_dir), MODEL_NAME, poll_s=3600, settle_s=1.0).start()
     shutil.copytree(exported_model.version_dir, os.path.join(model_dir, "2"), copy_function=shutil.copy)  # fresh mtimes
-    late = threading.Timer(0.3, lambda: open(os.path.join(model_dir, "2", "late-file"), "w").write("x"))
+    late = threading.Timer(0.3, lambda: Path(os.path.join(model_dir, "2", "late-file")).write_text("x"))
     late.start()
     manager.poll()  # sees the late file arrive while it waits for quiet
     late.join()

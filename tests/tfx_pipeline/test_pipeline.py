@@ -13,10 +13,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 
-from components import contract
+import contract
 from components.session_example_gen import IngestConfig
 from components.session_example_gen import report as report_lib
-from model import export
+from contract import model_api
 from model.config import ModelConfig
 from tests.reporting.chromium import assert_renders
 from tfx_pipeline import summary as summary_lib
@@ -62,8 +62,10 @@ def test_examples_match_report_and_statistics(finished_run):
         assert written == report["splits"][split]["clicks"] - report["splits"][split]["sessions"]
     # The embedded data is fixed, so its counts are too (README, data/default/README.md).
     assert {s: report["splits"][s]["examples"] for s in contract.SPLITS} == {
-        "train": 37_102, "eval": 5_969, "test": 5_738,
-    }  # fmt: skip
+        "train": 37_102,
+        "eval": 5_969,
+        "test": 5_738,
+    }
 
 
 def test_bad_rows_are_those_injected_and_every_row_is_accounted_for(finished_run):
@@ -86,9 +88,12 @@ def test_catalog_and_schema(finished_run):
     assert _count(os.path.join(catalog_dir, f"Split-{contract.CATALOG_SPLIT}", "*.gz")) == 2_500
     schema = tfdv.load_schema_text(os.path.join(_output(config, "SchemaGen", "schema"), "schema.pbtxt"))
     assert {f.name for f in schema.feature} == {
-        contract.SESSION_ID, contract.PREFIX_ITEM_IDS, contract.TARGET_ITEM_ID,
-        contract.TARGET_TIMESTAMP, contract.PREFIX_LENGTH,
-    }  # fmt: skip
+        contract.SESSION_ID,
+        contract.PREFIX_ITEM_IDS,
+        contract.TARGET_ITEM_ID,
+        contract.TARGET_TIMESTAMP,
+        contract.PREFIX_LENGTH,
+    }
     assert os.path.exists(os.path.join(config.output_dir, "summary.md"))
     assert "## Inferred schema" in summary
 
@@ -97,17 +102,27 @@ def test_trainer_exports_a_servable_model(finished_run):
     config, summary = finished_run
     model_dir = os.path.join(_output(config, "SessionTrainer", "model"), "Format-Serving")
     loaded = tf.saved_model.load(model_dir)
-    assert set(loaded.signatures) == {export.SERVING_DEFAULT, export.FROM_METADATA, export.TRANSFORM_FEATURES, export.SERVE_EXAMPLES}
+    assert set(loaded.signatures) == {
+        model_api.SERVING_DEFAULT,
+        model_api.FROM_METADATA,
+        model_api.TRANSFORM_FEATURES,
+        model_api.SERVE_EXAMPLES,
+    }
     # The catalog the model holds is the ingested one: any of its items can be asked about.
-    out = loaded.signatures[export.SERVING_DEFAULT](item_ids=tf.constant([["100000", "100001"]]))
-    assert out[export.TOP_K_IDS].shape == (1, QUICK_MODEL.top_k)
+    out = loaded.signatures[model_api.SERVING_DEFAULT](item_ids=tf.constant([["100000", "100001"]]))
+    assert out[model_api.TOP_K_IDS].shape == (1, QUICK_MODEL.top_k)
     assert "## Model" in summary and "M2TRec" in summary
 
 
 def test_first_model_is_blessed_pushed_atomically_and_served(finished_run):
     config, summary = finished_run
     assert "Gate: **BLESSED**" in summary and "Pushed version" in summary
-    for slice_name in ("overall", f"{export.TAIL_SESSION}=1", f"{export.COLD_START_TARGET}=1", f"{export.SESSION_LENGTH}="):
+    for slice_name in (
+        "overall",
+        f"{model_api.TAIL_SESSION}=1",
+        f"{model_api.COLD_START_TARGET}=1",
+        f"{model_api.SESSION_LENGTH}=",
+    ):
         assert slice_name in summary
     (version,) = os.listdir(config.serving_base)  # no temporary directory left behind
     assert version.isdigit()
@@ -124,8 +139,14 @@ def _rendered_report(summary: str, headings: list[str]):
     return assert_renders(page, figures, min_tables=8, headings=headings), figures
 
 
-_REPORT_SECTIONS = ["Data", "Training", "Evaluation (test split)", "Comparison with the last blessed model",
-                    "Gate and push", "Example sessions"]  # fmt: skip
+_REPORT_SECTIONS = [
+    "Data",
+    "Training",
+    "Evaluation (test split)",
+    "Comparison with the last blessed model",
+    "Gate and push",
+    "Example sessions",
+]
 
 
 def test_run_report_shows_the_first_run(finished_run):
@@ -133,8 +154,13 @@ def test_run_report_shows_the_first_run(finished_run):
     rendered, figures = _rendered_report(summary, _REPORT_SECTIONS)
     assert os.path.dirname(summary_lib.report_page(config)) == _output(config, "RunReport", "report")
     assert "## Run report" in summary
-    assert {"skipped-rows.png", "prefix-length.png", "training-loss.png", "metrics-per-slice.png",
-            "metrics-per-category-level.png"} <= set(figures)  # fmt: skip
+    assert {
+        "skipped-rows.png",
+        "prefix-length.png",
+        "training-loss.png",
+        "metrics-per-slice.png",
+        "metrics-per-category-level.png",
+    } <= set(figures)
     assert "The model is BLESSED" in rendered.text and "Pushed version" in rendered.text
     assert "No baseline: no model has been blessed before this one" in rendered.text
     # Example test sessions went through the exported model, with the catalog's titles.

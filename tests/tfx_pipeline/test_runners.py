@@ -19,7 +19,7 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx.orchestration.pipeline import RunOptions
 
-from components import contract
+import contract
 from model import features
 from tfx_pipeline.config import REPO_ROOT, PipelineConfig
 from tfx_pipeline.pipeline import create_pipeline
@@ -40,7 +40,11 @@ def _run_in(env: str, args: list[str], tmp_path) -> str:
     python = os.path.join(REPO_ROOT, env, "bin", "python")
     if not os.path.exists(python):
         pytest.fail(f"{env} is missing: `make setup-orchestrators` (or scripts/setup.sh kfp airflow) creates it")
-    environment = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow_home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    environment = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow_home"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
     done = subprocess.run([python, *args], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     return done.stdout
@@ -48,26 +52,56 @@ def _run_in(env: str, args: list[str], tmp_path) -> str:
 
 def _write_config(tmp_path, config: PipelineConfig, **fields) -> str:
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({
-        "container_image": config.container_image, "artifact_root": config.artifact_root, "warm_start": config.warm_start,
-        "retrain_schedule": config.retrain_schedule, "beam_pipeline_args": list(config.beam_pipeline_args), **fields,
-    }))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "container_image": config.container_image,
+                "artifact_root": config.artifact_root,
+                "warm_start": config.warm_start,
+                "retrain_schedule": config.retrain_schedule,
+                "beam_pipeline_args": list(config.beam_pipeline_args),
+                **fields,
+            }
+        )
+    )
     return str(path)
 
 
 def test_kubeflow_spec_has_every_component_with_its_inputs_outputs_and_image(tmp_path):
     pipeline = create_pipeline(CLUSTER)
-    custom = {channel.type for c in pipeline.components for channel in [*c.inputs.values(), *c.outputs.values()]
-              if not channel.type.__module__.startswith("tfx.")}  # fmt: skip
+    custom = {
+        channel.type
+        for c in pipeline.components
+        for channel in [*c.inputs.values(), *c.outputs.values()]
+        if not channel.type.__module__.startswith("tfx.")
+    }
     unnamed = sorted(t.TYPE_NAME for t in custom if not _KFP_TYPE_NAME.fullmatch(t.TYPE_NAME))
-    assert not unnamed, f"Kubeflow v2 rejects custom artifact types {unnamed}: their TYPE_NAME needs a '<namespace>.' prefix"
+    assert not unnamed, (
+        f"Kubeflow v2 rejects custom artifact types {unnamed}: their TYPE_NAME needs a '<namespace>.' prefix"
+    )
     spec_path = tmp_path / "pipeline.json"
-    _run_in(".venv-kfp", ["-m", "tfx_pipeline.compile", "--orchestrator", "kubeflow",
-                          "--config", _write_config(tmp_path, CLUSTER), "--out", str(spec_path)], tmp_path)  # fmt: skip
+    _run_in(
+        ".venv-kfp",
+        [
+            "-m",
+            "tfx_pipeline.compile",
+            "--orchestrator",
+            "kubeflow",
+            "--config",
+            _write_config(tmp_path, CLUSTER),
+            "--out",
+            str(spec_path),
+        ],
+        tmp_path,
+    )
     spec = json.loads(spec_path.read_text())
     tasks, components = spec["pipelineSpec"]["root"]["dag"]["tasks"], spec["pipelineSpec"]["components"]
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
-    assert spec["runtimeConfig"]["gcsOutputDirectory"] == CLUSTER.pipeline_root == "gs://bucket/pipelines/session-recommender"
+    assert (
+        spec["runtimeConfig"]["gcsOutputDirectory"]
+        == CLUSTER.pipeline_root
+        == "gs://bucket/pipelines/session-recommender"
+    )
     for component in pipeline.components:
         if isinstance(component, tfx.dsl.Resolver):  # KFP resolves each channel in its own task
             assert {f"{component.id}-model-resolver", f"{component.id}-model-blessing-resolver"} <= set(tasks)
@@ -112,22 +146,32 @@ print(json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}
 
 @pytest.mark.pipeline
 def test_multi_processing_beam_runs_example_gen_and_transform_on_the_embedded_data(tmp_path, monkeypatch):
-    config = PipelineConfig(output_dir=str(tmp_path),
-                            beam_pipeline_args=("--direct_running_mode=multi_processing", "--direct_num_workers=2"))  # fmt: skip
+    config = PipelineConfig(
+        output_dir=str(tmp_path),
+        beam_pipeline_args=("--direct_running_mode=multi_processing", "--direct_num_workers=2"),
+    )
     monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))  # restored after the test
     share_code_with_beam_workers()
     assert REPO_ROOT in os.environ["PYTHONPATH"].split(os.pathsep)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, metadata), run_options=RunOptions(to_nodes=["Transform"]))
+    tfx.orchestration.LocalDagRunner().run(
+        create_pipeline(config, metadata), run_options=RunOptions(to_nodes=["Transform"])
+    )
 
     def output(component: str, key: str) -> str:
         (uri,) = glob.glob(os.path.join(config.pipeline_root, component, key, "*"))
         return uri
 
     examples = output("SessionExampleGen", "examples")
-    counts = {split: sum(1 for _ in tf.data.TFRecordDataset(glob.glob(os.path.join(examples, f"Split-{split}", "*")),
-                                                            compression_type="GZIP"))
-              for split in contract.SPLITS}  # fmt: skip
+    counts = {
+        split: sum(
+            1
+            for _ in tf.data.TFRecordDataset(
+                glob.glob(os.path.join(examples, f"Split-{split}", "*")), compression_type="GZIP"
+            )
+        )
+        for split in contract.SPLITS
+    }
     assert counts == {"train": 37_102, "eval": 5_969, "test": 5_738}  # as in memory (test_pipeline.py)
     transform = tft.TFTransformOutput(output("Transform", "transform_graph"))
     assert transform.vocabulary_size_by_name(features.vocabulary_name(features.BRAND)) > 1

@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime
 import os
 import pprint
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tfx_pipeline.config import PipelineConfig
 from tfx_pipeline.pipeline import create_pipeline

@@ -24,7 +24,9 @@ def compile_pipeline(config: PipelineConfig, output_path: str) -> dict[str, Any]
     """Writes the pipeline spec to `output_path` (JSON) and returns it."""
     if not hasattr(tfx.orchestration.experimental, "KubeflowV2DagRunner"):
         # TFX leaves the name out, silently, when kfp is not installed.
-        raise RuntimeError("KubeflowV2DagRunner needs the kfp extra: run scripts/setup.sh kfp, then use .venv-kfp/bin/python")
+        raise RuntimeError(
+            "KubeflowV2DagRunner needs the kfp extra: run scripts/setup.sh kfp, then use .venv-kfp/bin/python"
+        )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=config.container_image),
         output_dir=os.path.dirname(os.path.abspath(output_path)),

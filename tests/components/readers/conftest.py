@@ -13,9 +13,7 @@ from components.readers import shared_data_dir
 @pytest.fixture(scope="session")
 def shared_dir() -> str:
     path = shared_data_dir()
-    if not os.path.isdir(os.path.join(path, "diginetica")) or not os.path.isdir(
-        os.path.join(path, "amazon-beauty")
-    ):
+    if not os.path.isdir(os.path.join(path, "diginetica")) or not os.path.isdir(os.path.join(path, "amazon-beauty")):
         pytest.skip(f"shared data sets not found under {path} (set SHARED_DATA_DIR)")
     return path
 

@@ -5,7 +5,7 @@ import os
 import pandas as pd
 import pytest
 
-from components import contract
+import contract
 from components.readers import amazon_beauty
 from tests.components.readers.conftest import head_lines, write_gz
 

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from components import contract
+import contract
 from components.readers import diginetica
 from tests.components.readers.conftest import head_lines, write_gz
 

@@ -11,7 +11,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from components.contract import (
+from components.readers import synthetic
+from contract import (
     CATEGORY_PATH,
     ITEM_ID,
     PRICE,
@@ -19,7 +20,6 @@ from components.contract import (
     TIMESTAMP,
     split_category_path,
 )
-from components.readers import synthetic
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "default")
 END_S = synthetic.START_EPOCH_S + synthetic.DEFAULT_DAYS * synthetic.SECONDS_PER_DAY

@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tfx.types import standard_artifacts
 
-from components import contract
+import contract
 from components.run_report import load
 from components.run_report.sessions import pick_sessions, read_items
 from reporting.run_report import Item, Push
@@ -31,8 +31,11 @@ def test_slice_names_read_as_in_the_summary():
 
 def test_thresholds_read_as_conditions():
     floor = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 0.05}))
-    change = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
-        direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -0.01}))  # fmt: skip
+    change = tfma.MetricThreshold(
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -0.01}
+        )
+    )
     assert load._describe_threshold(floor) == "value >= 0.05"
     assert load._describe_threshold(change) == "absolute change >= -0.01 (higher is better)"
 
@@ -52,17 +55,32 @@ def test_blessing_and_push_come_from_the_artifacts_properties():
 
 def test_sessions_are_picked_at_their_longest_prefix_long_ones_first(tmp_path):
     def example(session: str, prefix: list[str], target: str) -> dict[str, tf.train.Feature]:
-        return {contract.SESSION_ID: _bytes(session), contract.PREFIX_ITEM_IDS: _bytes(*prefix),
-                contract.TARGET_ITEM_ID: _bytes(target)}  # fmt: skip
+        return {
+            contract.SESSION_ID: _bytes(session),
+            contract.PREFIX_ITEM_IDS: _bytes(*prefix),
+            contract.TARGET_ITEM_ID: _bytes(target),
+        }
 
-    path = _write(str(tmp_path / "test.gz"), [
-        example("short", ["a"], "b"),
-        example("long", ["a"], "b"), example("long", ["a", "b"], "c"), example("long", ["a", "b", "c"], "d"),
-    ])  # fmt: skip
+    path = _write(
+        str(tmp_path / "test.gz"),
+        [
+            example("short", ["a"], "b"),
+            example("long", ["a"], "b"),
+            example("long", ["a", "b"], "c"),
+            example("long", ["a", "b", "c"], "d"),
+        ],
+    )
     assert pick_sessions(path, 2) == [("long", ["a", "b", "c"], "d"), ("short", ["a"], "b")]
-    catalog = _write(str(tmp_path / "items.gz"), [
-        {contract.ITEM_ID: _bytes("a"), contract.TITLE: _bytes("Red shoe"), contract.CATEGORY_PATH: _bytes("Shoes", "Red")},
-        {contract.ITEM_ID: _bytes("z")},
-    ])  # fmt: skip
+    catalog = _write(
+        str(tmp_path / "items.gz"),
+        [
+            {
+                contract.ITEM_ID: _bytes("a"),
+                contract.TITLE: _bytes("Red shoe"),
+                contract.CATEGORY_PATH: _bytes("Shoes", "Red"),
+            },
+            {contract.ITEM_ID: _bytes("z")},
+        ],
+    )
     # An item without a title or categories still shows by id; an id not in the catalog is absent.
     assert read_items(catalog, {"a", "z", "missing"}) == {"a": Item("a", "Red shoe", "Shoes > Red"), "z": Item("z")}

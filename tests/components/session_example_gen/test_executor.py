@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from components import contract
+import contract
 from components.session_example_gen import executor
 from components.session_example_gen.config import SECONDS_PER_DAY, IngestConfig
 from components.session_example_gen.report import build_report
@@ -202,10 +202,16 @@ def test_csv_counters_count_every_reason(runs, variant):
     assert catalog_skipped == CATALOG_SKIPS
     assert (stats["catalog/rows"], stats["catalog/items"], stats["catalog/categories"]) == (10, 6, 4)
     assert {k: v for k, v in stats.items() if k.split("/")[0] in ("sessions", "examples", "target_items")} == {
-        "sessions/train": 2, "sessions/eval": 1, "sessions/test": 1,
-        "examples/train": 4, "examples/eval": 1, "examples/test": 2,
-        "target_items/train": 4, "target_items/eval": 1, "target_items/test": 2,
-    }  # fmt: skip
+        "sessions/train": 2,
+        "sessions/eval": 1,
+        "sessions/test": 1,
+        "examples/train": 4,
+        "examples/eval": 1,
+        "examples/test": 2,
+        "target_items/train": 4,
+        "target_items/eval": 1,
+        "target_items/test": 2,
+    }
     report = build_report(stats, runs[variant]["counters"]["samples"], CSV_CONFIG.split_names, 1.0)
     assert report["problems"] == []
 
@@ -263,7 +269,9 @@ def test_csv_catalog_examples(runs):
     assert items["c"][contract.CATEGORY_PATH] == ["Home", "Kitchen"]
     assert items["e"][contract.CATEGORY_PATH] == [] and contract.PRICE not in items["e"]
     assert items["f"][contract.CATEGORY_PATH] == ["Home", "Kitchen", "Cutlery"]
-    assert all(set(e) >= {contract.ITEM_ID, contract.TITLE, contract.BRAND, contract.CATEGORY_PATH} for e in items.values())
+    assert all(
+        set(e) >= {contract.ITEM_ID, contract.TITLE, contract.BRAND, contract.CATEGORY_PATH} for e in items.values()
+    )
     # Train-split clicks only: `a` is also clicked in eval (s4) and test (s3).
     assert {i: e[contract.TRAIN_CLICKS] for i, e in items.items()} == {i: [1] for i in "abcdef"}
 
@@ -275,8 +283,10 @@ def test_parquet_counters_and_time_split(runs):
     assert skipped == {"missing_session_id": 1, "missing_item_id": 1, "missing_timestamp": 1, "unknown_item": 1}
     assert stats["clicks/rows"] == 10
     assert {k: v for k, v in stats.items() if k.startswith("clicks/kept/")} == {
-        "clicks/kept/train": 2, "clicks/kept/eval": 2, "clicks/kept/test": 2,
-    }  # fmt: skip
+        "clicks/kept/train": 2,
+        "clicks/kept/eval": 2,
+        "clicks/kept/test": 2,
+    }
     assert (stats["catalog/rows"], stats["catalog/items"], stats["catalog/categories"]) == (6, 6, 0)
     assert build_report(stats, run["counters"]["samples"], PARQUET_CONFIG.split_names, 1.0)["problems"] == []
     examples = run["examples"]
@@ -305,9 +315,14 @@ def _construct(tmp_path, clicks_files: dict[str, str], config=CSV_CONFIG):
     splits = {name: os.path.join(out, name) for name in config.split_names}
     pipeline = beam.Pipeline()
     executor._build_pipeline(
-        pipeline, os.path.join(out, "clicks*"), catalog, config, splits, os.path.join(out, "items"),
+        pipeline,
+        os.path.join(out, "clicks*"),
+        catalog,
+        config,
+        splits,
+        os.path.join(out, "items"),
         os.path.join(out, "counters.json"),
-    )  # fmt: skip
+    )
 
 
 def test_missing_timestamp_column_fails_at_construction(tmp_path):

@@ -138,7 +138,11 @@ def test_render_markdown_verdict_reasons_and_samples():
     assert lines[0] == "# Ingest report"
     assert "**FAILED**" in lines
     assert "- split 'test' has no examples" in lines
-    for reason, count in {**report["clicks"]["bad"], **report["clicks"]["filtered"], **report["catalog"]["bad"]}.items():
+    for reason, count in {
+        **report["clicks"]["bad"],
+        **report["clicks"]["filtered"],
+        **report["catalog"]["bad"],
+    }.items():
         [row] = [line for line in lines if line.startswith(f"| {reason} |")]
         assert row.endswith(f"| {count:,} |")
     assert "| short_session | filtered | 5 |" in lines

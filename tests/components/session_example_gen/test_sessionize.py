@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from components import contract
+import contract
 from components.session_example_gen.config import SECONDS_PER_DAY, IngestConfig
 from components.session_example_gen.sessionize import (
     CatalogItem,
@@ -76,9 +76,29 @@ def test_parse_timestamp_valid(value, expected):
 
 
 @pytest.mark.parametrize(
-    "value", ["-1", "-0.5", -5, "nan", "NaN", float("nan"), "inf", "-inf", float("inf"), "", "abc", "2016-13-01",
-              "2016-05-09T25:00", "10:15", "12,5", "1462752000s", None, "1e300", "253402300800000.5"]
-)  # fmt: skip
+    "value",
+    [
+        "-1",
+        "-0.5",
+        -5,
+        "nan",
+        "NaN",
+        float("nan"),
+        "inf",
+        "-inf",
+        float("inf"),
+        "",
+        "abc",
+        "2016-13-01",
+        "2016-05-09T25:00",
+        "10:15",
+        "12,5",
+        "1462752000s",
+        None,
+        "1e300",
+        "253402300800000.5",
+    ],
+)
 def test_parse_timestamp_invalid(value):
     assert parse_timestamp(value) is None
 
@@ -252,9 +272,7 @@ def _run(clicks, config=IngestConfig(), max_timestamp=None, session="s"):
 
 
 def _sequences(result):
-    return [
-        (_feature(e, contract.PREFIX_ITEM_IDS), _feature(e, contract.TARGET_ITEM_ID)[0]) for e in result.examples
-    ]
+    return [(_feature(e, contract.PREFIX_ITEM_IDS), _feature(e, contract.TARGET_ITEM_ID)[0]) for e in result.examples]
 
 
 def test_sessionize_orders_by_time_then_item_id():
@@ -274,9 +292,12 @@ def test_sessionize_prefix_examples():
     assert [_feature(e, contract.TARGET_TIMESTAMP) for e in result.examples] == [[T0 + t] for t in (1, 2, 3, 4)]
     assert {_feature(e, contract.SESSION_ID)[0] for e in result.examples} == {"s7"}
     assert set(result.examples[0].features.feature) == {
-        contract.SESSION_ID, contract.PREFIX_ITEM_IDS, contract.TARGET_ITEM_ID,
-        contract.TARGET_TIMESTAMP, contract.PREFIX_LENGTH,
-    }  # fmt: skip
+        contract.SESSION_ID,
+        contract.PREFIX_ITEM_IDS,
+        contract.TARGET_ITEM_ID,
+        contract.TARGET_TIMESTAMP,
+        contract.PREFIX_LENGTH,
+    }
 
 
 def test_sessionize_target_timestamp_truncates_fractions():
@@ -387,8 +408,9 @@ def test_sessionize_eval_carve_from_train_is_deterministic():
     # Only train sessions are carved: test stays test.
     assert {split_of(s, "test") for s in ids[:200]} == {contract.TEST}
     # No carve by default.
-    assert {sessionize(s, [_click(s, "a", 1, "train"), _click(s, "b", 2, "train")], COLUMN, 2.0).split
-            for s in ids[:200]} == {contract.TRAIN}  # fmt: skip
+    assert {
+        sessionize(s, [_click(s, "a", 1, "train"), _click(s, "b", 2, "train")], COLUMN, 2.0).split for s in ids[:200]
+    } == {contract.TRAIN}
 
 
 # --- catalog_example --------------------------------------------------------------------
@@ -398,8 +420,14 @@ def test_catalog_example_features():
     item = CatalogItem("42", (("brand", ""), ("colour", "red"), ("title", "Pan")), ("Home", "Pans"), 19.5, True)
     example = catalog_example(item, train_clicks=7)
     assert set(example.features.feature) == {
-        "item_id", "brand", "colour", "title", "category_path", "price", contract.TRAIN_CLICKS,
-    }  # fmt: skip
+        "item_id",
+        "brand",
+        "colour",
+        "title",
+        "category_path",
+        "price",
+        contract.TRAIN_CLICKS,
+    }
     assert _feature(example, contract.TRAIN_CLICKS) == [7]
     assert _feature(example, contract.ITEM_ID) == ["42"]
     assert _feature(example, contract.TITLE) == ["Pan"]

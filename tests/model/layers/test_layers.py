@@ -5,13 +5,20 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import ops
 
 from model import features
-import tensorflow as tf
-
-from model.layers import (CategoryHeads, HierarchicalFusion, ItemEncoder, RepeatBonus, SessionEncoder, SessionPooling,
-                          TransformerBlock, session_items)  # fmt: skip
+from model.layers import (
+    CategoryHeads,
+    HierarchicalFusion,
+    ItemEncoder,
+    RepeatBonus,
+    SessionEncoder,
+    SessionPooling,
+    TransformerBlock,
+    session_items,
+)
 
 
 def _mask(lengths: list[int], width: int) -> np.ndarray:
@@ -37,11 +44,22 @@ def test_session_encoder_ignores_padding(mode):
 
 
 @pytest.mark.filterwarnings("error:.*does not support masking:UserWarning")
-@pytest.mark.parametrize("kind, causal, mode", [("gru", False, "last"), ("gru", False, "mean"), ("transformer", True, "last")])
+@pytest.mark.parametrize(
+    "kind, causal, mode", [("gru", False, "last"), ("gru", False, "mean"), ("transformer", True, "last")]
+)
 def test_gru_and_causal_encoders_ignore_padding(kind, causal, mode):
     keras.utils.set_random_seed(0)
-    encoder = SessionEncoder(width=8, num_layers=2, num_heads=2, ff_dim=16, dropout=0.0, max_length=12, pooling=mode,
-                             kind=kind, causal=causal)  # fmt: skip
+    encoder = SessionEncoder(
+        width=8,
+        num_layers=2,
+        num_heads=2,
+        ff_dim=16,
+        dropout=0.0,
+        max_length=12,
+        pooling=mode,
+        kind=kind,
+        causal=causal,
+    )
     items = np.random.default_rng(0).normal(size=(3, 5, 8)).astype("float32")
     lengths = [5, 2, 1]
     short = encoder(items, _mask(lengths, 5))
@@ -59,7 +77,9 @@ def test_causal_block_positions_do_not_see_later_items():
     assert not np.allclose(a[:, 3], b[:, 3])
     # Without `causal`, every position sees the last item.
     plain = TransformerBlock(width=8, num_heads=2, ff_dim=16, dropout=0.0)
-    assert not np.allclose(ops.convert_to_numpy(plain(x, _mask([4], 4)))[:, 0], ops.convert_to_numpy(plain(changed, _mask([4], 4)))[:, 0])
+    assert not np.allclose(
+        ops.convert_to_numpy(plain(x, _mask([4], 4)))[:, 0], ops.convert_to_numpy(plain(changed, _mask([4], 4)))[:, 0]
+    )
 
 
 def test_session_encoder_rejects_unknown_kinds():
@@ -123,8 +143,14 @@ def test_transformer_block_shape_and_mask():
     np.testing.assert_allclose(ops.convert_to_numpy(out)[1, :2], ops.convert_to_numpy(out_padded)[0, :2], atol=1e-5)
 
 
-VOCAB = {features.ITEM_ID_INDEX: 6, features.TITLE_TOKENS: 9, features.BRAND: 4, features.PRICE_BUCKET: 5,
-         features.category_level(1): 3, features.category_level(2): 5}  # fmt: skip
+VOCAB = {
+    features.ITEM_ID_INDEX: 6,
+    features.TITLE_TOKENS: 9,
+    features.BRAND: 4,
+    features.PRICE_BUCKET: 5,
+    features.category_level(1): 3,
+    features.category_level(2): 5,
+}
 
 
 def _items(titles: list[list[int]]) -> dict[str, np.ndarray]:
@@ -140,8 +166,9 @@ def _items(titles: list[list[int]]) -> dict[str, np.ndarray]:
 
 
 def test_item_encoder_title_is_a_mean_over_real_tokens():
-    encoder = ItemEncoder(VOCAB, 2, use_item_id=False, use_categories=False, use_brand=False, use_price=False,
-                          output_dim=4)  # fmt: skip
+    encoder = ItemEncoder(
+        VOCAB, 2, use_item_id=False, use_categories=False, use_brand=False, use_price=False, output_dim=4
+    )
     # Padding (0) does not count: [3, 0, 0] and [3, 3, 0] have the same mean embedding.
     out = ops.convert_to_numpy(encoder(_items([[3, 0, 0], [3, 3, 0], [4, 0, 0]])))
     np.testing.assert_allclose(out[0], out[1], atol=1e-6)
@@ -152,13 +179,20 @@ def test_item_encoder_title_is_a_mean_over_real_tokens():
 def test_item_encoder_inputs_follow_the_flags():
     hybrid = ItemEncoder(VOCAB, 2, use_item_id=True, output_dim=4)
     assert set(hybrid.input_features) == set(VOCAB)
-    id_only = ItemEncoder(VOCAB, 2, use_item_id=True, use_title=False, use_categories=False, use_brand=False,
-                          use_price=False, output_dim=4)  # fmt: skip
+    id_only = ItemEncoder(
+        VOCAB,
+        2,
+        use_item_id=True,
+        use_title=False,
+        use_categories=False,
+        use_brand=False,
+        use_price=False,
+        output_dim=4,
+    )
     assert id_only.input_features == [features.ITEM_ID_INDEX]
     assert id_only(_items([[1], [2]])).shape == (2, 4)
     with pytest.raises(ValueError, match="at least one input"):
         ItemEncoder(VOCAB, 2, use_title=False, use_categories=False, use_brand=False, use_price=False)
-
 
 
 def test_item_encoder_weight_files_hold_every_embedding(tmp_path):
@@ -173,6 +207,7 @@ def test_item_encoder_weight_files_hold_every_embedding(tmp_path):
     trained.save_weights(tmp_path / "item_encoder.weights.h5")
     fresh.load_weights(tmp_path / "item_encoder.weights.h5")
     np.testing.assert_array_equal(fresh.predict(items, verbose=0), trained.predict(items, verbose=0))
+
 
 def test_heads_and_fusion():
     session = np.random.default_rng(0).normal(size=(2, 8)).astype("float32")
@@ -190,8 +225,10 @@ def test_repeat_bonus_raises_each_own_item_once_and_skips_padding():
     np.testing.assert_allclose(ops.convert_to_numpy(layer(logits, rows)), expected)
     assert not layer.trainable_weights  # chosen on validation or set, never trained
     # As the export traces it: batch, length and catalog size unknown.
-    traced = tf.function(lambda lo, r: layer(lo, r), input_signature=[tf.TensorSpec([None, None], tf.float32),
-                                                                       tf.TensorSpec([None, None], tf.int32)])  # fmt: skip
+    traced = tf.function(
+        lambda lo, r: layer(lo, r),
+        input_signature=[tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None, None], tf.int32)],
+    )
     np.testing.assert_allclose(traced(logits, rows).numpy(), expected)
     assert ops.convert_to_numpy(session_items(rows[:, :0], 5)).sum() == 0  # no items at all
     # Under a mixed policy it still adds in float32, to the float32 logits the model scores.
@@ -207,8 +244,15 @@ def test_repeat_bonus_raises_each_own_item_once_and_skips_padding():
 
 
 def test_layers_round_trip_through_config():
-    for layer in (SessionEncoder(width=8, num_heads=2, ff_dim=16), SessionEncoder(width=8, kind="gru"),
-                  ItemEncoder(VOCAB, 2), CategoryHeads([3, 4]), HierarchicalFusion(8), SessionPooling("attention"),
-                  TransformerBlock(8, 2, 16, causal=True), RepeatBonus(2.0)):  # fmt: skip
+    for layer in (
+        SessionEncoder(width=8, num_heads=2, ff_dim=16),
+        SessionEncoder(width=8, kind="gru"),
+        ItemEncoder(VOCAB, 2),
+        CategoryHeads([3, 4]),
+        HierarchicalFusion(8),
+        SessionPooling("attention"),
+        TransformerBlock(8, 2, 16, causal=True),
+        RepeatBonus(2.0),
+    ):
         clone = layer.__class__.from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 # --- Click log columns ------------------------------------------------------------------
 SESSION_ID = "session_id"
@@ -64,7 +63,7 @@ SPLITS = (TRAIN, EVAL, TEST)
 CATALOG_SPLIT = "items"
 
 
-def split_category_path(path: Optional[str]) -> list[str]:
+def split_category_path(path: str | None) -> list[str]:
     """Splits `L1 > L2 > leaf` into its non-empty, stripped levels."""
     if not path:
         return []

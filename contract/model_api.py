@@ -1,0 +1,59 @@
+"""The exported model's interface: signature, input and output names, and slice keys.
+
+The export writes these names into the SavedModel; the server, the client, the warm-up,
+the Evaluator and the run report read them. They live here, with no TensorFlow import, so
+a client that only needs the names (`serving.client`) does not load TF Transform.
+
+Example:
+    >>> SERVING_DEFAULT, ITEM_IDS, top_categories(1)
+    ('serving_default', 'item_ids', 'top_categories_l1')
+"""
+
+from __future__ import annotations
+
+import os
+
+# Signatures.
+SERVING_DEFAULT = "serving_default"
+FROM_METADATA = "recommend_from_metadata"
+TRANSFORM_FEATURES = "transform_features"
+SERVE_EXAMPLES = "serve_examples"
+# Signature input and output names.
+ITEM_IDS = "item_ids"
+TITLES = "titles"
+CATEGORY_PATHS = "category_paths"
+BRANDS = "brands"
+PRICES = "prices"
+EXAMPLES = "examples"
+TOP_K_IDS = "top_k_ids"
+TOP_K_SCORES = "top_k_scores"
+UNKNOWN_ITEMS = "unknown_items"
+KNOWN_ITEMS = "known_items"  # per session: 0 means no item the model knows, and empty recommendations
+NO_KNOWN_ITEMS = "every session needs at least one item the model knows (empty session, or only unknown ids)"
+UNKNOWN_CATEGORY = b"<unknown>"
+# transform_features' label and slice keys (model.export.transform_features_signature).
+TARGET_TRAIN_CLICKS = "target_train_clicks"
+TAIL_SESSION = "tail_session"
+COLD_START_TARGET = "cold_start_target"
+SESSION_LENGTH = "session_length"
+TAIL_CLICKS = 10  # M2TRec: tail items have fewer than 10 occurrences in training
+# Prefix length -> bucket name: lower bounds and names.
+SESSION_LENGTH_BUCKETS = ([1, 2, 3, 5, 10], [b"1", b"2", b"3-4", b"5-9", b"10+"])
+
+# Warm-up requests, inside a version directory, where TF Serving replays them from.
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# The Trainer's custom_config key for the catalog examples' file pattern (set by
+# components.session_trainer, read by model.trainer.run_fn).
+CATALOG_FILES = "catalog_files"
+
+
+def target_category(level: int) -> str:
+    return f"target_category_l{level}"
+
+
+def top_categories(level: int) -> str:
+    return f"top_categories_l{level}"
+
+
+def top_category_scores(level: int) -> str:
+    return f"top_category_scores_l{level}"
