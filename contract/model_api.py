@@ -42,8 +42,13 @@ SESSION_LENGTH_BUCKETS = ([1, 2, 3, 5, 10], [b"1", b"2", b"3-4", b"5-9", b"10+"]
 
 # Warm-up requests, inside a version directory, where TF Serving replays them from.
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-# The Trainer's custom_config key for the catalog examples' file pattern (set by
-# components.session_trainer, read by model.trainer.run_fn).
+# Keys of the Transform's and the Trainer's custom_config: written by tfx_pipeline.pipeline
+# (and the catalog's file pattern by components.session_trainer), read by
+# model.preprocessing.preprocessing_fn and model.trainer.run_fn.
+MODEL_CONFIG = "model"
+PREPROCESSING_CONFIG = "preprocessing"
+SERVING_MODEL_NAME = "serving_model_name"
+WARM_START = "warm_start"
 CATALOG_FILES = "catalog_files"
 
 

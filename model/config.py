@@ -33,7 +33,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
+
+from contract.config import check_fields
 
 _ID_ONLY = dict(use_item_id=True, use_title=False, use_categories=False, use_brand=False, use_price=False)
 VARIANTS = {
@@ -197,7 +200,8 @@ class ModelConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, fields: dict[str, Any]) -> ModelConfig:
-        """A preset (by `variant`) with the other fields as overrides."""
-        fields = dict(fields)
-        return cls.preset(fields.pop("variant", "M2TRec"), **fields)
+    def from_dict(cls, fields: Mapping[str, Any]) -> ModelConfig:
+        """A preset (by `variant`) with the other fields as overrides; an unknown key is an error."""
+        check_fields(cls, fields)
+        overrides = dict(fields)
+        return cls.preset(overrides.pop("variant", "M2TRec"), **overrides)

@@ -40,7 +40,7 @@ Wiring (the catalog examples are the ExampleGen's `items` split):
         schema=schema_gen.outputs["schema"],
         module_file="model/preprocessing.py",
         splits_config=tfx.proto.SplitsConfig(analyze=["items"], transform=["items"]),
-        custom_config=dataclasses.asdict(PreprocessingConfig(category_levels=3)),
+        custom_config={PREPROCESSING_CONFIG: dataclasses.asdict(PreprocessingConfig(category_levels=3))},
     )
 
 Example:
@@ -63,6 +63,8 @@ import tensorflow_text as tf_text
 import tensorflow_transform as tft
 
 import contract
+from contract.config import from_fields
+from contract.model_api import PREPROCESSING_CONFIG
 from model import features
 
 # Unicode punctuation and symbols become word boundaries ("2-6" -> "2 6", "Bear's" -> "bear s").
@@ -96,10 +98,8 @@ class PreprocessingConfig:
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any] | None) -> PreprocessingConfig:
-        """The config from a `custom_config` dict; keys that are not fields are ignored
-        (the pipeline may share one custom_config between components)."""
-        names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in (fields or {}).items() if key in names})
+        """The config from a dict (None: the defaults); an unknown key is an error."""
+        return from_fields(cls, fields)
 
 
 # --- Sparse (VarLen) inputs -> dense or ragged --------------------------------------------
@@ -167,8 +167,12 @@ def category_cuts(levels: tf.RaggedTensor | None, num_levels: int, batch: tf.Ten
 
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any] | None = None) -> dict:
-    """TFX Transform entry point over the catalog (see the module docstring)."""
-    config = PreprocessingConfig.from_dict(custom_config)
+    """TFX Transform entry point over the catalog (see the module docstring).
+
+    `custom_config[PREPROCESSING_CONFIG]` holds the PreprocessingConfig's fields; the component's
+    other keys (e.g. the pipeline's code fingerprint) are not read here.
+    """
+    config = PreprocessingConfig.from_dict((custom_config or {}).get(PREPROCESSING_CONFIG))
     if contract.ITEM_ID not in inputs:
         raise ValueError(f"the catalog needs an {contract.ITEM_ID!r} feature")
     item_ids = _first(_ragged(inputs, contract.ITEM_ID), "")
@@ -251,7 +255,7 @@ def analyze_catalog_files(file_pattern: str, work_dir: str, config: Preprocessin
     )
     transform_dir = os.path.join(work_dir, "transform_fn_output")
     source = tfxio.TFExampleRecord(file_pattern, schema=schema)
-    fn = functools.partial(preprocessing_fn, custom_config=dataclasses.asdict(config))
+    fn = functools.partial(preprocessing_fn, custom_config={PREPROCESSING_CONFIG: dataclasses.asdict(config)})
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=os.path.join(work_dir, "tmp")):
         transform_fn = (
             pipeline | "Read" >> source.BeamSource(),

@@ -27,7 +27,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from contract.model_api import CATALOG_FILES
+from contract.model_api import CATALOG_FILES, MODEL_CONFIG, PREPROCESSING_CONFIG, SERVING_MODEL_NAME, WARM_START
 from model import export, warm_start
 from model.catalog import Catalog, load_catalog
 from model.config import ModelConfig
@@ -51,8 +51,8 @@ class TrainingSetup:
     def from_custom_config(cls, custom_config: dict[str, Any] | None) -> TrainingSetup:
         custom_config = custom_config or {}
         return cls(
-            ModelConfig.from_dict(custom_config.get("model", {})),
-            PreprocessingConfig.from_dict(custom_config.get("preprocessing")),
+            ModelConfig.from_dict(custom_config.get(MODEL_CONFIG, {})),
+            PreprocessingConfig.from_dict(custom_config.get(PREPROCESSING_CONFIG)),
         )
 
 
@@ -244,7 +244,7 @@ def run_fn(fn_args: Any) -> None:
     vocabulary_rows = warm_start.vocabularies(tft_output, catalog)
     # The base model is the Format-Serving directory of the last blessed Model artifact.
     base_model = os.path.dirname(fn_args.base_model) if fn_args.base_model else None
-    if fn_args.custom_config.get("warm_start") and base_model is None:
+    if fn_args.custom_config.get(WARM_START) and base_model is None:
         tf.io.gfile.makedirs(fn_args.model_run_dir)
         record_warm_start(
             {"from_scratch": "warm start is on, but no model has been blessed yet"}, fn_args.model_run_dir
@@ -266,7 +266,7 @@ def run_fn(fn_args: Any) -> None:
     # TF Serving (and serving/server.py) replay these at load, so the first user request is fast.
     write_warmup_requests(
         fn_args.serving_model_dir,
-        fn_args.custom_config.get("serving_model_name", "session_recommender"),
+        fn_args.custom_config.get(SERVING_MODEL_NAME, "session_recommender"),
         read_prefixes(fn_args.eval_files, WARMUP_REQUESTS),
     )
     logging.info("Exported %s to %s", setup.model.variant, fn_args.serving_model_dir)

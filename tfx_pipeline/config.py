@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.session_example_gen import IngestConfig
+from contract.config import check_fields, from_fields
 from model.config import ModelConfig
 from model.evaluation import EvaluationConfig
 from model.preprocessing import PreprocessingConfig
@@ -71,6 +72,15 @@ class PipelineConfig:
     # Airflow's schedule for retraining (cron or a preset such as "@daily"); empty: on trigger only.
     retrain_schedule: str = ""
 
+    def __post_init__(self) -> None:
+        # A model reading more items than the ExampleGen keeps wastes its width; fewer, it
+        # would train on prefixes other than those it is evaluated and served with.
+        if self.ingest.max_prefix_length != self.model.max_prefix_length:
+            raise ValueError(
+                f"max_prefix_length: the ExampleGen keeps {self.ingest.max_prefix_length} items, the model reads "
+                f"{self.model.max_prefix_length}; set both (ingest and model) to the same value"
+            )
+
     @property
     def serving_base(self) -> str:
         """The directory a model server watches: versions appear under it."""
@@ -86,24 +96,16 @@ class PipelineConfig:
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> PipelineConfig:
+        """The config from a dict (a JSON file), nested configs included; an unknown key at any level is an error."""
         fields = dict(fields)
-        unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown pipeline config fields: {sorted(unknown)}")
-        if "ingest" in fields:
-            fields["ingest"] = IngestConfig.from_json(json.dumps(fields["ingest"]))
-        if "preprocessing" in fields:
-            fields["preprocessing"] = PreprocessingConfig(**fields["preprocessing"])
+        check_fields(cls, fields)
+        nested = {"ingest": IngestConfig, "preprocessing": PreprocessingConfig, "evaluation": EvaluationConfig}
+        for name, config_class in nested.items():
+            if name in fields:
+                fields[name] = from_fields(config_class, fields[name])
         if "model" in fields:
             fields["model"] = ModelConfig.from_dict(fields["model"])
-        if "evaluation" in fields:
-            evaluation = dict(fields["evaluation"])
-            if "ks" in evaluation:
-                evaluation["ks"] = tuple(evaluation["ks"])
-            fields["evaluation"] = EvaluationConfig(**evaluation)
-        if "beam_pipeline_args" in fields:
-            fields["beam_pipeline_args"] = tuple(fields["beam_pipeline_args"])
-        return cls(**fields)
+        return from_fields(cls, fields)
 
     @classmethod
     def from_file(cls, path: str) -> PipelineConfig:

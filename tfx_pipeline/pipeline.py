@@ -21,6 +21,7 @@ from components.atomic_pusher import AtomicPusher
 from components.run_report import RunReport
 from components.session_example_gen import SessionExampleGen
 from components.session_trainer import SessionTrainer
+from contract.model_api import MODEL_CONFIG, PREPROCESSING_CONFIG, SERVING_MODEL_NAME, WARM_START
 from model.evaluation import eval_config
 from tfx_pipeline.config import REPO_ROOT, PipelineConfig
 
@@ -76,7 +77,7 @@ def create_pipeline(
         examples=example_gen.outputs["catalog"],
         schema=catalog_schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={**dataclasses.asdict(config.preprocessing), "code_version": code_version},
+        custom_config={PREPROCESSING_CONFIG: dataclasses.asdict(config.preprocessing), "code_version": code_version},
         splits_config=tfx.proto.SplitsConfig(analyze=[contract.CATALOG_SPLIT]),
         materialize=False,
         disable_statistics=True,  # CatalogStatisticsGen has them
@@ -96,11 +97,11 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=[contract.TRAIN], num_steps=config.train_steps),
         eval_args=tfx.proto.EvalArgs(splits=[contract.EVAL], num_steps=config.eval_steps),
         custom_config={
-            "model": dataclasses.asdict(config.model),
-            "preprocessing": dataclasses.asdict(config.preprocessing),
+            MODEL_CONFIG: dataclasses.asdict(config.model),
+            PREPROCESSING_CONFIG: dataclasses.asdict(config.preprocessing),
             "code_version": code_version,
-            "serving_model_name": config.serving_model_name,
-            "warm_start": config.warm_start,
+            SERVING_MODEL_NAME: config.serving_model_name,
+            WARM_START: config.warm_start,
         },
         base_model=baseline.outputs["model"] if config.warm_start else None,
     )

@@ -15,6 +15,7 @@ import dataclasses
 import json
 
 import contract
+from contract.config import from_fields
 
 SECONDS_PER_DAY = 86_400
 
@@ -84,8 +85,5 @@ class IngestConfig:
 
     @classmethod
     def from_json(cls, text: str) -> IngestConfig:
-        fields = json.loads(text)
-        for key in ("event_types", "column_splits"):
-            if fields.get(key) is not None:
-                fields[key] = tuple(fields[key])
-        return cls(**fields)
+        """The inverse of to_json; an unknown key is an error."""
+        return from_fields(cls, json.loads(text))

@@ -31,9 +31,11 @@ def _raw(tft_catalog) -> dict[str, dict]:
     return out
 
 
-def test_config_from_dict_ignores_other_keys():
-    config = PreprocessingConfig.from_dict({"category_levels": 2, "price_buckets": 5, "variant": "M2TRec"})
+def test_config_from_dict_refuses_a_key_that_is_not_a_field():
+    config = PreprocessingConfig.from_dict({"category_levels": 2, "price_buckets": 5})
     assert (config.category_levels, config.price_buckets, config.title_min_count) == (2, 5, 2)
+    with pytest.raises(ValueError, match="unknown PreprocessingConfig field 'category_level'; known: category_levels"):
+        PreprocessingConfig.from_dict({"category_level": 2})
     with pytest.raises(ValueError):
         PreprocessingConfig(category_levels=0)
 

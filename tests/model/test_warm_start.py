@@ -9,7 +9,7 @@ import numpy as np
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 import contract
-from contract.model_api import CATALOG_FILES
+from contract.model_api import CATALOG_FILES, MODEL_CONFIG, PREPROCESSING_CONFIG, WARM_START
 from model import features, warm_start
 from model.config import ModelConfig
 from model.model import build_model
@@ -92,9 +92,9 @@ def _fn_args(ingested, catalog, model_uri: str) -> FnArgs:
         model_run_dir=os.path.join(model_uri, "run"),
         base_model=None,
         custom_config={
-            "model": {"variant": "M2TRec", **SMALL, "learning_rate": 1e-9, "epochs": 1},
-            "preprocessing": {"category_levels": 4},
-            "warm_start": True,
+            MODEL_CONFIG: {"variant": "M2TRec", **SMALL, "learning_rate": 1e-9, "epochs": 1},
+            PREPROCESSING_CONFIG: {"category_levels": 4},
+            WARM_START: True,
             CATALOG_FILES: catalog.file_pattern,
         },
     )

@@ -41,7 +41,7 @@ def test_json_is_stable():
 
 
 def test_from_json_rejects_unknown_keys():
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="unknown IngestConfig field 'no_such_knob'"):
         IngestConfig.from_json(json.dumps({"no_such_knob": 1}))
 
 
