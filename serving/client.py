@@ -19,20 +19,14 @@ Usage:
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
 from google.protobuf.message import Message
-from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
 
 from contract.model_api import (
     ITEM_IDS,
@@ -43,7 +37,10 @@ from contract.model_api import (
     top_categories,
     top_category_scores,
 )
-from serving import tensors
+
+if TYPE_CHECKING:
+    from tensorflow.core.protobuf import meta_graph_pb2
+    from tensorflow_serving.apis import model_pb2
 
 DEFAULT_TARGET = "127.0.0.1:8500"
 
@@ -76,6 +73,34 @@ class VersionStatus:
     error_message: str
 
 
+@functools.cache
+def _protocol() -> types.SimpleNamespace:
+    """TF Serving's proto and stub modules, imported when the first client is made.
+
+    They live inside the `tensorflow` package, so importing them runs TensorFlow's own
+    import (about 10 s on 2 cores): a program that imports this module without calling a
+    server (for its types, or a CLI's --help) should not pay for it.
+    """
+    from tensorflow_serving.apis import (
+        get_model_metadata_pb2,
+        get_model_status_pb2,
+        model_service_pb2_grpc,
+        predict_pb2,
+        prediction_service_pb2_grpc,
+    )
+
+    from serving import tensors
+
+    return types.SimpleNamespace(
+        get_model_metadata_pb2=get_model_metadata_pb2,
+        get_model_status_pb2=get_model_status_pb2,
+        model_service_pb2_grpc=model_service_pb2_grpc,
+        predict_pb2=predict_pb2,
+        prediction_service_pb2_grpc=prediction_service_pb2_grpc,
+        tensors=tensors,
+    )
+
+
 class RecommenderClient:
     def __init__(
         self, target: str = DEFAULT_TARGET, *, model_name: str, timeout_s: float = 5.0, version: int | None = None
@@ -84,9 +109,10 @@ class RecommenderClient:
         self.model_name = model_name
         self.timeout_s = timeout_s
         self.version = version
+        self._protocol = protocol = _protocol()
         self._channel = grpc.insecure_channel(target)
-        self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self._predictions = protocol.prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models = protocol.model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     def recommend(
         self, session: list[str] | list[list[str]], signature: str = SERVING_DEFAULT
@@ -95,12 +121,13 @@ class RecommenderClient:
         sessions = [session] if not session or isinstance(session[0], str) else session
         width = max(len(s) for s in sessions)
         item_ids = np.array([[i.encode() for i in s] + [b""] * (width - len(s)) for s in sessions], dtype=object)
-        request = predict_pb2.PredictRequest()
+        protocol = self._protocol
+        request = protocol.predict_pb2.PredictRequest()
         self._fill_spec(request.model_spec)
         request.model_spec.signature_name = signature
-        tensors.fill_proto(request.inputs[ITEM_IDS], item_ids)
+        protocol.tensors.fill_proto(request.inputs[ITEM_IDS], item_ids)
         response = self._call(self._predictions.Predict, request)
-        outputs = {name: tensors.to_array(proto) for name, proto in response.outputs.items()}
+        outputs = {name: protocol.tensors.to_array(proto) for name, proto in response.outputs.items()}
         levels = [level for level in range(1, len(outputs)) if top_categories(level) in outputs]
 
         def categories(level: int, row: int) -> list[tuple[str, float]]:
@@ -120,19 +147,21 @@ class RecommenderClient:
 
     def metadata(self) -> dict[str, meta_graph_pb2.SignatureDef]:
         """The model's signatures, by name, as GetModelMetadata describes them."""
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        metadata_pb2 = self._protocol.get_model_metadata_pb2
+        request = metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         self._fill_spec(request.model_spec)
         response = self._call(self._predictions.GetModelMetadata, request)
-        signature_defs = get_model_metadata_pb2.SignatureDefMap()
+        signature_defs = metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signature_defs)
         return dict(signature_defs.signature_def)
 
     def status(self) -> list[VersionStatus]:
         """Every version the server knows of (or the pinned one), oldest first."""
-        request = get_model_status_pb2.GetModelStatusRequest()
+        status_pb2 = self._protocol.get_model_status_pb2
+        request = status_pb2.GetModelStatusRequest()
         self._fill_spec(request.model_spec)
         response = self._call(self._models.GetModelStatus, request)
-        state_name = get_model_status_pb2.ModelVersionStatus.State.Name
+        state_name = status_pb2.ModelVersionStatus.State.Name
         return [
             VersionStatus(s.version, state_name(s.state), int(s.status.error_code), s.status.error_message)
             for s in response.model_version_status
