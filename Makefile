@@ -22,10 +22,12 @@ test: setup-orchestrators lint
 	@scripts/install_chromium.sh
 	$(PY) -m pytest
 
-## lint: ruff's lint (with import order) and format check; `make format` rewrites
+## lint: ruff's lint (with import order) and format check, and mypy on contract/, model/,
+## serving/ (pyproject.toml); `make format` rewrites what ruff can
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: setup
 	$(PY) -m ruff check --fix .

@@ -55,10 +55,9 @@ def _export(work_dir: str) -> tuple[str, list[list[str]]]:
     from benchmarks.train import DATASETS, prepare
     from model import export
     from model.catalog import load_catalog
-    from model.config import ModelConfig
+    from model.config import ModelConfig, TrainingSetup
     from model.inputs import read_prefixes
     from model.model import build_model
-    from model.trainer import TrainingSetup
     from model.warmup import write_warmup_requests
     from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 

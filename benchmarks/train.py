@@ -33,9 +33,8 @@ import contract
 from benchmarks.common import RESULTS_DIR, peak_rss_mb, write_result
 from components.session_example_gen.config import IngestConfig
 from model import features
-from model.config import ModelConfig
+from model.config import ModelConfig, PreprocessingConfig
 from model.metrics import popularity_ranks, ranking_metrics, target_rank
-from model.preprocessing import PreprocessingConfig
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 TAIL_CLICKS = 10

@@ -26,7 +26,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from model import features
-from model.preprocessing import PreprocessingConfig, vocabulary_sizes
+from model.config import PreprocessingConfig
+from model.preprocessing import vocabulary_sizes
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""The model family's knobs; each named variant of the papers is a preset of them.
+"""The model layer's configs, light to import (no TensorFlow): the model family's knobs
+(`ModelConfig`; each named variant of the papers is a preset of them), the Transform's
+(`PreprocessingConfig`), the Evaluator's (`EvaluationConfig`), and the Trainer's pair of
+them (`TrainingSetup`).
 
 Variants differ by config alone (no copied model code), named as in M2TRec's Table 3:
 
@@ -36,10 +39,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from contract.config import check_fields
+import contract
+from contract.config import check_fields, from_fields
+from contract.model_api import MODEL_CONFIG, PREPROCESSING_CONFIG
 
 _ID_ONLY = dict(use_item_id=True, use_title=False, use_categories=False, use_brand=False, use_price=False)
-VARIANTS = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "TRec_id": dict(_ID_ONLY, category_loss_weight=0.0),
     "MuTRec_id": dict(_ID_ONLY),
     "TRec_title": dict(
@@ -205,3 +210,63 @@ class ModelConfig:
         check_fields(cls, fields)
         overrides = dict(fields)
         return cls.preset(overrides.pop("variant", "M2TRec"), **overrides)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessingConfig:
+    """The Transform's knobs, passed as the component's `custom_config`."""
+
+    category_levels: int = 3
+    title_vocab_size: int = 20000
+    title_min_count: int = 2
+    # Titles keep their first words: the item encoder pads every title to the longest, and
+    # a few 100-word titles (ingredient lists) made Beauty's median 10-word title cost 139.
+    title_max_tokens: int = 32
+    price_buckets: int = 10
+    # Items with fewer train clicks than this share the OOV item index (cold start).
+    min_item_clicks: int = 1
+
+    def __post_init__(self) -> None:
+        if self.category_levels < 1:
+            raise ValueError("category_levels must be >= 1")
+        if self.title_vocab_size < 1 or self.title_max_tokens < 1:
+            raise ValueError("title_vocab_size and title_max_tokens must be >= 1")
+        if self.price_buckets < 1:
+            raise ValueError("price_buckets must be >= 1")
+        if self.title_min_count < 0 or self.min_item_clicks < 0:
+            raise ValueError("title_min_count and min_item_clicks must be >= 0")
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any] | None) -> PreprocessingConfig:
+        """The config from a dict (None: the defaults); an unknown key is an error."""
+        return from_fields(cls, fields)
+
+
+KS = (5, 10, 20)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """What the Evaluator measures and when it blesses a model."""
+
+    ks: tuple[int, ...] = KS
+    # Absolute floors on the overall slice (fractions, not percent).
+    min_hit_at_20: float = 0.05
+    min_mrr_at_20: float = 0.01
+    # The candidate may be at most this much worse than the last blessed model (absolute).
+    max_regression: float = 0.0
+    split: str = contract.TEST
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSetup:
+    model: ModelConfig
+    preprocessing: PreprocessingConfig
+
+    @classmethod
+    def from_custom_config(cls, custom_config: dict[str, Any] | None) -> TrainingSetup:
+        custom_config = custom_config or {}
+        return cls(
+            ModelConfig.from_dict(custom_config.get(MODEL_CONFIG, {})),
+            PreprocessingConfig.from_dict(custom_config.get(PREPROCESSING_CONFIG)),
+        )

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -30,22 +29,8 @@ from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 import contract
 from contract import model_api
+from model.config import EvaluationConfig
 from model.metrics import rank_in_top_k, ranking_sums
-
-KS = (5, 10, 20)
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluationConfig:
-    """What the Evaluator measures and when it blesses a model."""
-
-    ks: tuple[int, ...] = KS
-    # Absolute floors on the overall slice (fractions, not percent).
-    min_hit_at_20: float = 0.05
-    min_mrr_at_20: float = 0.01
-    # The candidate may be at most this much worse than the last blessed model (absolute).
-    max_regression: float = 0.0
-    split: str = contract.TEST
 
 
 class _RankCombiner(beam.CombineFn):
@@ -101,7 +86,9 @@ def _rank_computations(
         name=name, model_name=model_name, output_name=output_name, sub_key=sub_key, example_weighted=example_weighted
     )
     # The category label is a transformed feature; the item label is the model spec's label.
-    include = {tfma.constants.TRANSFORMED_FEATURES_KEY: {}, tfma.constants.FEATURES_KEY: {}} if label_feature else None
+    include: dict[str, Any] | None = (
+        {tfma.constants.TRANSFORMED_FEATURES_KEY: {}, tfma.constants.FEATURES_KEY: {}} if label_feature else None
+    )
     return [
         metric_types.MetricComputation(
             keys=[key],

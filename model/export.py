@@ -57,7 +57,9 @@ from contract.model_api import (
 )
 from model import features
 from model.catalog import Catalog, model_item_features
+from model.config import TrainingSetup
 from model.inputs import PADDING, item_table, prefix_rows
+from model.model import SessionRecommender
 
 TOP_K_BLOCK = 128  # items per block of top_k_by_blocks; the exported catalog is padded to a multiple
 
@@ -124,7 +126,9 @@ class RecommenderModule(tf.Module):
     would trace a default signature for it with guessed input types); its variables are.
     """
 
-    def __init__(self, model: Any, catalog: Catalog, tft_output: tft.TFTransformOutput, setup: Any) -> None:
+    def __init__(
+        self, model: SessionRecommender, catalog: Catalog, tft_output: tft.TFTransformOutput, setup: TrainingSetup
+    ) -> None:
         super().__init__()
         self._model = _Untracked(model)
         self.model_variables = list(model.variables)
@@ -167,7 +171,7 @@ class RecommenderModule(tf.Module):
         self.item_train_clicks = tf.constant(catalog.features[features.TRAIN_CLICKS])
 
     @property
-    def model(self) -> Any:
+    def model(self) -> SessionRecommender:
         return self._model.value
 
     # --- Shared ---------------------------------------------------------------------------
@@ -339,7 +343,11 @@ class RecommenderModule(tf.Module):
 
 
 def export_serving_model(
-    model: Any, catalog: Catalog, tft_output: tft.TFTransformOutput, setup: Any, export_dir: str
+    model: SessionRecommender,
+    catalog: Catalog,
+    tft_output: tft.TFTransformOutput,
+    setup: TrainingSetup,
+    export_dir: str,
 ) -> RecommenderModule:
     """Writes the SavedModel with the three signatures; `catalog` decides what can be recommended."""
     module = RecommenderModule(model, catalog, tft_output, setup)

@@ -63,43 +63,13 @@ import tensorflow_text as tf_text
 import tensorflow_transform as tft
 
 import contract
-from contract.config import from_fields
 from contract.model_api import PREPROCESSING_CONFIG
 from model import features
+from model.config import PreprocessingConfig
 
 # Unicode punctuation and symbols become word boundaries ("2-6" -> "2 6", "Bear's" -> "bear s").
 _PUNCTUATION = r"[\pP\pS]+"
 _CATEGORY_JOIN = f" {contract.CATEGORY_SEPARATOR} "
-
-
-@dataclasses.dataclass(frozen=True)
-class PreprocessingConfig:
-    """The Transform's knobs, passed as the component's `custom_config`."""
-
-    category_levels: int = 3
-    title_vocab_size: int = 20000
-    title_min_count: int = 2
-    # Titles keep their first words: the item encoder pads every title to the longest, and
-    # a few 100-word titles (ingredient lists) made Beauty's median 10-word title cost 139.
-    title_max_tokens: int = 32
-    price_buckets: int = 10
-    # Items with fewer train clicks than this share the OOV item index (cold start).
-    min_item_clicks: int = 1
-
-    def __post_init__(self) -> None:
-        if self.category_levels < 1:
-            raise ValueError("category_levels must be >= 1")
-        if self.title_vocab_size < 1 or self.title_max_tokens < 1:
-            raise ValueError("title_vocab_size and title_max_tokens must be >= 1")
-        if self.price_buckets < 1:
-            raise ValueError("price_buckets must be >= 1")
-        if self.title_min_count < 0 or self.min_item_clicks < 0:
-            raise ValueError("title_min_count and min_item_clicks must be >= 0")
-
-    @classmethod
-    def from_dict(cls, fields: Mapping[str, Any] | None) -> PreprocessingConfig:
-        """The config from a dict (None: the defaults); an unknown key is an error."""
-        return from_fields(cls, fields)
 
 
 # --- Sparse (VarLen) inputs -> dense or ragged --------------------------------------------

@@ -27,33 +27,18 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from contract.model_api import CATALOG_FILES, MODEL_CONFIG, PREPROCESSING_CONFIG, SERVING_MODEL_NAME, WARM_START
+from contract.model_api import CATALOG_FILES, SERVING_MODEL_NAME, WARM_START
 from model import export, warm_start
 from model.catalog import Catalog, load_catalog
-from model.config import ModelConfig
+from model.config import ModelConfig, TrainingSetup
 from model.inputs import read_prefixes, session_dataset
 from model.model import TRACKED_K, SessionRecommender, build_model
-from model.preprocessing import PreprocessingConfig
 from model.warmup import write_warmup_requests
 
 HISTORY_FILE = "history.json"
 WARM_START_FILE = "warm_start.json"
 REPEAT_BONUS_FILE = "repeat_bonus.json"  # the bonus chosen after training, and each value's eval metrics
 WARMUP_REQUESTS = 10
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingSetup:
-    model: ModelConfig
-    preprocessing: PreprocessingConfig
-
-    @classmethod
-    def from_custom_config(cls, custom_config: dict[str, Any] | None) -> TrainingSetup:
-        custom_config = custom_config or {}
-        return cls(
-            ModelConfig.from_dict(custom_config.get(MODEL_CONFIG, {})),
-            PreprocessingConfig.from_dict(custom_config.get(PREPROCESSING_CONFIG)),
-        )
 
 
 def resolve_precision(precision: str) -> str:
@@ -166,6 +151,8 @@ def train(
     )  # XLA pays off on a GPU
     tf.io.gfile.makedirs(run_dir)  # gfile: on a cluster, artifacts are on object storage
     if base_model is not None:
+        if vocabulary_rows is None:
+            raise ValueError("a warm start (base_model) needs the vocabulary_rows of this catalog to remap by")
         record_warm_start(warm_start.restore(model, vocabulary_rows, base_model), run_dir)
     train_data = session_dataset(
         train_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=True
@@ -228,6 +215,7 @@ def train(
     if config.repeat_bonus is None:
         start = time.time()
         by_value = model.choose_repeat_bonus(eval_data, eval_steps)
+        assert model.repeat_bonus is not None, "a bonus chosen on validation has its layer"
         chosen = float(keras.ops.convert_to_numpy(model.repeat_bonus.bonus))
         logging.info("Repeat bonus %s chosen on the eval split in %.0f s: %s", chosen, time.time() - start, by_value)
         with tf.io.gfile.GFile(os.path.join(run_dir, REPEAT_BONUS_FILE), "w") as f:

@@ -22,7 +22,7 @@ import dataclasses
 import functools
 import types
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import grpc
 import numpy as np
@@ -118,7 +118,7 @@ class RecommenderClient:
         self, session: list[str] | list[list[str]], signature: str = SERVING_DEFAULT
     ) -> list[Recommendations]:
         """Recommendations for one session (item ids, oldest first) or for a list of them."""
-        sessions = [session] if not session or isinstance(session[0], str) else session
+        sessions = cast(list[list[str]], [session] if not session or isinstance(session[0], str) else session)
         width = max(len(s) for s in sessions)
         item_ids = np.array([[i.encode() for i in s] + [b""] * (width - len(s)) for s in sessions], dtype=object)
         protocol = self._protocol

@@ -383,7 +383,7 @@ class RecommenderServer:
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Refuses new requests, lets those in flight finish for up to `grace_s`, then stops."""
-        if self._loop is None:
+        if self._loop is None or self._server is None:
             return
         asyncio.run_coroutine_threadsafe(self._server.stop(grace_s), self._loop).result()
         self._end_loop()
@@ -412,6 +412,7 @@ class RecommenderServer:
         return port
 
     def _end_loop(self) -> None:
+        assert self._loop is not None and self._thread is not None, "the loop was started"
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()

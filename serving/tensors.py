@@ -20,7 +20,7 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 # dtype enum -> (numpy dtype, the TensorProto field its values go in when not in tensor_content)
-_NUMERIC = {
+_NUMERIC: dict[int, tuple[np.dtype, str]] = {
     types_pb2.DT_FLOAT: (np.dtype(np.float32), "float_val"),
     types_pb2.DT_DOUBLE: (np.dtype(np.float64), "double_val"),
     types_pb2.DT_INT32: (np.dtype(np.int32), "int_val"),

@@ -36,9 +36,9 @@ from components.session_example_gen.config import SECONDS_PER_DAY, IngestConfig
 from components.session_example_gen.sessionize import catalog_example, compile_id_pattern, parse_catalog_row
 from model import export
 from model.catalog import Catalog, load_catalog
-from model.config import ModelConfig
-from model.preprocessing import PreprocessingConfig, analyze_catalog_files
-from model.trainer import TrainingSetup, train
+from model.config import ModelConfig, PreprocessingConfig, TrainingSetup
+from model.preprocessing import analyze_catalog_files
+from model.trainer import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(REPO, "data", "default")

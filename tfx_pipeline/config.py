@@ -18,11 +18,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from components.session_example_gen import IngestConfig
+from components.session_example_gen.config import IngestConfig
 from contract.config import check_fields, from_fields
-from model.config import ModelConfig
-from model.evaluation import EvaluationConfig
-from model.preprocessing import PreprocessingConfig
+from model.config import EvaluationConfig, ModelConfig, PreprocessingConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, "data", "default")

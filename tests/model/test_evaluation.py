@@ -12,7 +12,8 @@ from tensorflow_model_analysis.metrics import metric_types
 
 import contract
 from contract import model_api
-from model.evaluation import CategoryRanking, EvaluationConfig, NextItemRanking, eval_config
+from model.config import EvaluationConfig
+from model.evaluation import CategoryRanking, NextItemRanking, eval_config
 from model.metrics import ranking_metrics
 
 

@@ -10,7 +10,8 @@ import pytest
 
 import contract
 from model import features
-from model.preprocessing import PreprocessingConfig, vocabulary_sizes
+from model.config import PreprocessingConfig
+from model.preprocessing import vocabulary_sizes
 from tests.conftest import DEFAULT_DATA, raw_catalog_examples
 
 
