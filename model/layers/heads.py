@@ -5,17 +5,6 @@ HierSRec feeds the predicted category distributions back into the session vector
 the item is scored, so the item head knows which categories the session is heading to.
 `RepeatBonus` raises the items the session already holds (a click back to one of them
 is RepeatNet's repeat mode); `session_items` marks their columns.
-
-Example:
-    >>> heads = CategoryHeads([4, 9])
-    >>> [tuple(logits.shape) for logits in heads(keras.random.normal((2, 8)))]
-    [(2, 4), (2, 9)]
-    >>> tuple(HierarchicalFusion(width=8)(keras.random.normal((2, 8)), heads(keras.random.normal((2, 8)))).shape)
-    (2, 8)
-    >>> ops.convert_to_numpy(RepeatBonus(2.0)(ops.zeros((1, 4)), ops.array([[2, 0, -1]]))).tolist()
-    [[2.0, 0.0, 2.0, 0.0]]
-    >>> ops.convert_to_numpy(session_items(ops.array([[2, 0, 2, -1]]), 4)).tolist()
-    [[1.0, 0.0, 1.0, 0.0]]
 """
 
 from __future__ import annotations
@@ -28,7 +17,25 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="session_recommender")
 class CategoryHeads(keras.layers.Layer):
-    """Session vector -> next-category logits, one tensor per level (root first)."""
+    """Session vector -> next-category logits, one tensor per taxonomy level (root first).
+
+    The auxiliary tasks of M2TRec (Eq. 6): predicting the next item's categories shapes the
+    session vector, and HierSRec feeds their output back in (HierarchicalFusion).
+
+    Args:
+        level_sizes: the number of categories at each level, root first (OOV included).
+
+    Call arguments:
+        session: `[batch, width]`.
+
+    Returns:
+        A list of `[batch, level_sizes[i]]` logits.
+
+    Example:
+        >>> heads = CategoryHeads([4, 9])
+        >>> [tuple(logits.shape) for logits in heads(keras.random.normal((2, 8)))]
+        [(2, 4), (2, 9)]
+    """
 
     def __init__(self, level_sizes: list[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -47,7 +54,23 @@ class HierarchicalFusion(keras.layers.Layer):
     """Session vector + category logits -> session vector aware of the likely categories.
 
     Each level's probabilities are projected (a probability-weighted category embedding),
-    concatenated with the session vector and projected back to `width`.
+    concatenated with the session vector and projected back to `width`, so the item head
+    knows which categories the session is heading to (HierSRec).
+
+    Args:
+        width: the session vector's width (input and output).
+
+    Call arguments:
+        session: `[batch, width]`.
+        category_logits: CategoryHeads' output, a list of `[batch, categories]`.
+
+    Returns:
+        `[batch, width]`.
+
+    Example:
+        >>> heads, session = CategoryHeads([4, 9]), keras.random.normal((2, 8))
+        >>> tuple(HierarchicalFusion(width=8)(session, heads(session)).shape)
+        (2, 8)
     """
 
     def __init__(self, width: int, **kwargs: Any) -> None:
@@ -89,6 +112,17 @@ class RepeatBonus(keras.layers.Layer):
 
     Args:
         bonus: the starting value, in logits.
+
+    Call arguments:
+        logits: `[batch, items]` item logits.
+        rows: `[batch, length]` catalog rows of the session's items, < 0 at padding.
+
+    Returns:
+        `[batch, items]`, float32.
+
+    Example:
+        >>> ops.convert_to_numpy(RepeatBonus(2.0)(ops.zeros((1, 4)), ops.array([[2, 0, -1]]))).tolist()
+        [[2.0, 0.0, 2.0, 0.0]]
     """
 
     def __init__(self, bonus: float = 0.0, **kwargs: Any) -> None:
@@ -112,7 +146,12 @@ class RepeatBonus(keras.layers.Layer):
 
 
 def session_items(rows: Any, num_items: Any) -> Any:
-    """Catalog rows `[batch, length]` (padding < 0) -> float32 `[batch, num_items]`: 1 at each row's items, else 0."""
+    """Catalog rows `[batch, length]` (padding < 0) -> float32 `[batch, num_items]`: 1 at each row's items, else 0.
+
+    Example:
+        >>> ops.convert_to_numpy(session_items(ops.array([[2, 0, 2, -1]]), 4)).tolist()
+        [[1.0, 0.0, 1.0, 0.0]]
+    """
     batch = ops.shape(rows)[0]
     rows = ops.cast(rows, "int32")
     batch_index = ops.broadcast_to(ops.expand_dims(ops.arange(batch, dtype="int32"), 1), ops.shape(rows))

@@ -5,12 +5,6 @@ concatenates them and needs no item id, so an item never clicked, or added after
 gets a vector from its metadata alone. An optional id embedding makes the encoder hybrid;
 items rarely clicked in training share the "unknown id" row, so their vectors stay
 metadata-driven. Switching all metadata off gives the id-only encoder of TRec_id.
-
-Example:
-    >>> encoder = ItemEncoder({"category_l1": 10}, category_levels=1, use_item_id=False,
-    ...                       use_title=False, use_brand=False, use_price=False, output_dim=8)
-    >>> tuple(encoder({"category_l1": keras.ops.convert_to_tensor([1, 2, 3])}).shape)
-    (3, 8)
 """
 
 from __future__ import annotations
@@ -25,7 +19,29 @@ from model import features
 
 @keras.saving.register_keras_serializable(package="session_recommender")
 class ItemEncoder(keras.layers.Layer):
-    """Item features (each `[..., ]`, title tokens `[..., T]` with 0 as padding) -> `[..., output_dim]`."""
+    """Item features -> one vector per item: an embedding per attribute, concatenated, projected.
+
+    Args:
+        vocab_sizes: ids per index feature (model.features names), the OOV id included.
+        category_levels: category levels embedded (root first).
+        use_item_id, use_title, use_categories, use_brand, use_price: which inputs to read
+            (at least one).
+        id_dim, title_dim, category_dim, brand_dim, price_dim: each attribute's embedding width.
+        output_dim: the item vector's width.
+
+    Call arguments:
+        item_features: feature name -> ids, each `[...]`; title tokens `[..., tokens]` with 0
+            as padding (a title is the mean of its tokens' embeddings).
+
+    Returns:
+        `[..., output_dim]`.
+
+    Example:
+        >>> encoder = ItemEncoder({"category_l1": 10}, category_levels=1, use_item_id=False,
+        ...                       use_title=False, use_brand=False, use_price=False, output_dim=8)
+        >>> tuple(encoder({"category_l1": keras.ops.convert_to_tensor([1, 2, 3])}).shape)
+        (3, 8)
+    """
 
     def __init__(
         self,

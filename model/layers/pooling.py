@@ -14,17 +14,6 @@
 
 `last` and `core` read the contextual vector of the last item only, so the session
 encoder computes only that row in its last block (`TransformerBlock(last_only=True)`).
-
-Example:
-    >>> pool = SessionPooling("mean")
-    >>> x = keras.ops.convert_to_tensor([[[1.0], [3.0], [100.0]]])
-    >>> keras.ops.convert_to_numpy(pool(x, keras.ops.convert_to_tensor([[True, True, False]]))).tolist()
-    [[2.0]]
-    >>> core = SessionPooling("core")
-    >>> items = keras.random.normal((2, 3, 4))
-    >>> mask = keras.ops.convert_to_tensor([[True] * 3, [True, False, False]])
-    >>> tuple(core(items[:, :1], mask, items=items).shape)
-    (2, 4)
 """
 
 from __future__ import annotations
@@ -42,10 +31,26 @@ LAST_ONLY_MODES = ("last", "core")  # modes that read only the last item's conte
 
 @keras.saving.register_keras_serializable(package="session_recommender")
 class SessionPooling(keras.layers.Layer):
-    """`[batch, length, width]` contextual items (+ mask) -> `[batch, width]` session vector.
+    """A session's contextual item vectors -> one session vector (the readout).
 
     Args:
         mode: one of `MODES` (see the module's docstring).
+
+    Call arguments: see `call`.
+
+    Returns:
+        `[batch, width]`.
+
+    Example:
+        >>> pool = SessionPooling("mean")
+        >>> x = keras.ops.convert_to_tensor([[[1.0], [3.0], [100.0]]])
+        >>> keras.ops.convert_to_numpy(pool(x, keras.ops.convert_to_tensor([[True, True, False]]))).tolist()
+        [[2.0]]
+        >>> core = SessionPooling("core")
+        >>> items = keras.random.normal((2, 3, 4))
+        >>> mask = keras.ops.convert_to_tensor([[True] * 3, [True, False, False]])
+        >>> tuple(core(items[:, :1], mask, items=items).shape)
+        (2, 4)
     """
 
     def __init__(self, mode: str = "mean", **kwargs: Any) -> None:

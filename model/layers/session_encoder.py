@@ -7,15 +7,6 @@ earlier items, which with `pooling="last"` is SASRec. `kind="gru"` is GRU4Rec: s
 read the session in order, so they need no positions, and `pooling="last"` takes the
 final state. A pooling layer reduces the contextual items to one vector; when it reads
 only the last item (`last`, `core`), the last block computes only that item's row.
-
-Example:
-    >>> encoder = SessionEncoder(width=8, num_layers=1, num_heads=2, ff_dim=16, max_length=5)
-    >>> items = keras.random.normal((2, 5, 8))
-    >>> mask = keras.ops.convert_to_tensor([[True] * 5, [True, True, False, False, False]])
-    >>> tuple(encoder(items, mask).shape)
-    (2, 8)
-    >>> tuple(SessionEncoder(width=8, kind="gru", pooling="last")(items, mask).shape)
-    (2, 8)
 """
 
 from __future__ import annotations
@@ -33,6 +24,35 @@ KINDS = ("transformer", "gru")
 
 @keras.saving.register_keras_serializable(package="session_recommender")
 class SessionEncoder(keras.layers.Layer):
+    """A session's item vectors -> one session vector: positions, Transformer blocks (or GRUs), pooling.
+
+    Args:
+        width: the item vectors' width, and the session vector's.
+        num_layers: Transformer blocks (or stacked GRUs).
+        num_heads, ff_dim: each block's attention heads and feed-forward width.
+        dropout: on the input item vectors and inside the blocks, in training.
+        max_length: positions learned; items further back share the last one.
+        pooling: `mean`, `last`, `attention` or `core` (layers.pooling).
+        kind: `transformer` (M2TRec, SASRec) or `gru` (GRU4Rec).
+        causal: causal attention (SASRec); `kind="transformer"` only.
+
+    Call arguments:
+        item_vectors: `[batch, length, width]`, sessions left-aligned (oldest first).
+        mask: `[batch, length]` bool, True at real items.
+
+    Returns:
+        `[batch, width]`.
+
+    Example:
+        >>> encoder = SessionEncoder(width=8, num_layers=1, num_heads=2, ff_dim=16, max_length=5)
+        >>> items = keras.random.normal((2, 5, 8))
+        >>> mask = keras.ops.convert_to_tensor([[True] * 5, [True, True, False, False, False]])
+        >>> tuple(encoder(items, mask).shape)
+        (2, 8)
+        >>> tuple(SessionEncoder(width=8, kind="gru", pooling="last")(items, mask).shape)
+        (2, 8)
+    """
+
     def __init__(
         self,
         width: int,

@@ -10,15 +10,6 @@ to every item (keys and values stay over all positions), and the feed-forward ne
 on that one row. A readout that keeps only the last position (`last`, `core` pooling)
 gets the same vector as from the full block, for a fraction of the work: attention and
 feed-forward over `length` queries were most of a block's cost.
-
-Example:
-    >>> block = TransformerBlock(width=8, num_heads=2, ff_dim=16)
-    >>> x = keras.random.normal((2, 5, 8))
-    >>> mask = keras.ops.convert_to_tensor([[True] * 5, [True, True, False, False, False]])
-    >>> tuple(block(x, mask).shape)
-    (2, 5, 8)
-    >>> tuple(block(x, mask, last_only=True).shape)
-    (2, 1, 8)
 """
 
 from __future__ import annotations
@@ -41,6 +32,36 @@ def gather_last(x: Any, mask: Any) -> Any:
 
 @keras.saving.register_keras_serializable(package="session_recommender")
 class TransformerBlock(keras.layers.Layer):
+    """Self-attention then a feed-forward net, each with dropout, a residual and a layer norm (post-norm).
+
+    Padding is masked out as keys, so an output row does not depend on how much its session
+    is padded; the padding mask is an argument of `call`, not a Keras mask it passes on.
+
+    Args:
+        width: the item vectors' width (input and output).
+        num_heads: attention heads; `width` must divide by it.
+        ff_dim: the feed-forward net's hidden width.
+        dropout: on the attention weights and on each sub-layer's output, in training.
+        causal: each position attends only to itself and earlier items (SASRec).
+
+    Call arguments:
+        x: `[batch, length, width]` item vectors, sessions left-aligned.
+        mask: `[batch, length]` bool, True at real items.
+        last_only: compute only each session's last item's row.
+
+    Returns:
+        `[batch, length, width]`, or `[batch, 1, width]` with `last_only`.
+
+    Example:
+        >>> block = TransformerBlock(width=8, num_heads=2, ff_dim=16)
+        >>> x = keras.random.normal((2, 5, 8))
+        >>> mask = keras.ops.convert_to_tensor([[True] * 5, [True, True, False, False, False]])
+        >>> tuple(block(x, mask).shape)
+        (2, 5, 8)
+        >>> tuple(block(x, mask, last_only=True).shape)
+        (2, 1, 8)
+    """
+
     def __init__(
         self, width: int, num_heads: int, ff_dim: int, dropout: float = 0.1, causal: bool = False, **kwargs: Any
     ) -> None:
