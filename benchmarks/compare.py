@@ -103,7 +103,8 @@ def _baseline_row(dataset: str, row: str, work_dir: str) -> dict[str, Any]:
         hyperparameters = {**chosen, "weighting": "linear", "training_sessions": sessions.shape[0]}
     train_s = time.time() - start
     start = time.time()
-    metrics = bench.evaluate(model, catalog, prepared["splits"][contract.TEST], 50)
+    prefix_length = bench.DATASETS[dataset].ingest.max_prefix_length  # what the examples hold
+    metrics = bench.evaluate(model, catalog, prepared["splits"][contract.TEST], prefix_length)
     return {
         "row": row,
         "family": "baseline",

@@ -46,7 +46,11 @@ def _search_vsknn(dataset: str, setup: dict[str, Any], work_dir: str) -> dict[st
             start = time.time()
             model = VSKNN(sessions, k=k, sample_size=sample_size)
             metrics = bench.evaluate(
-                model, catalog, prepared["splits"][contract.EVAL], 50, max_examples=search["eval_examples"]
+                model,
+                catalog,
+                prepared["splits"][contract.EVAL],
+                bench.DATASETS[dataset].ingest.max_prefix_length,
+                max_examples=search["eval_examples"],
             )["all"]
             trial = {
                 "change": {"k": k, "sample_size": sample_size},

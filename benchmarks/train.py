@@ -11,7 +11,7 @@ data is cached under --work-dir, so variants run one after another reuse it. Eac
 replaces its row in benchmarks/results/train_<dataset>.json and prints the table.
 
 Slices (M2TRec's definitions): `tail` = examples whose session (prefix or target) holds an
-item with fewer than 10 training clicks; `cold` = targets never clicked in training (for
+item with fewer than TAIL_CLICKS (10) training clicks; `cold` = targets never clicked in training (for
 Beauty, a hashed 5% of items is held out of the training sessions for this).
 """
 
@@ -32,12 +32,12 @@ import numpy as np
 import contract
 from benchmarks.common import RESULTS_DIR, peak_rss_mb, write_result
 from components.session_example_gen.config import IngestConfig
+from contract.model_api import TAIL_CLICKS
 from model import features
 from model.config import ModelConfig, PreprocessingConfig
 from model.metrics import popularity_ranks, ranking_metrics, target_rank
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
-TAIL_CLICKS = 10
 EVAL_BATCH = 1024
 HELD_OUT_SHARE = 0.05
 

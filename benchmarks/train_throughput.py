@@ -91,7 +91,7 @@ def input_pipeline_rate(train_files: str, catalog: Any, batch_size: int, batches
     """Examples/s of the tf.data pipeline alone (read, parse, look up, pad), after its cache is warm."""
     from model.inputs import session_dataset
 
-    data = session_dataset(train_files, catalog.item_ids, 50, batch_size, shuffle=True)
+    data = session_dataset(train_files, catalog.item_ids, ModelConfig().max_prefix_length, batch_size, shuffle=True)
     for _ in data.take(batches):  # fills the cache
         pass
     start = time.perf_counter()

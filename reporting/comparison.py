@@ -24,6 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from contract.model_api import TAIL_CLICKS
 from reporting import plots
 from reporting.formatting import MISSING, count, percent, seconds
 from reporting.html import Page
@@ -161,7 +162,8 @@ def write_comparison_report(result: Mapping[str, Any], out_dir: str) -> str:
     page.section("Results")
     page.paragraph(
         "Test examples per slice: " + ", ".join(f"{s} {count(sizes[s])}" for s in SLICES) + ". "
-        "tail: sessions with an item of fewer than 10 training clicks; cold: targets never clicked in training."
+        f"tail: sessions with an item of fewer than {TAIL_CLICKS} training clicks; cold: targets never clicked in "
+        "training."
     )
     for empty in (s for s in SLICES if sizes[s] == 0):
         page.paragraph(f"The {empty} slice has no test examples here: its columns and bars are left out.", kind="note")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.model_api import TAIL_CLICKS
 from reporting import plots
 from reporting.formatting import MISSING, change_points, count, decimal, percent, seconds
 from reporting.html import Page
@@ -329,7 +330,7 @@ def _evaluation_section(page: Page, evaluation: Evaluation) -> None:
         [[s.name, count(s.metrics.get(EXAMPLE_COUNT)), *(percent(s.metrics.get(m)) for m in shown)] for s in slices],
     )
     page.paragraph(
-        "tail_session=1: an item of the session has fewer than 10 training clicks; "
+        f"tail_session=1: an item of the session has fewer than {TAIL_CLICKS} training clicks; "
         "cold_start_target=1: the target was never clicked in training."
     )
     charted = [m for m in CHARTED_SLICE_METRICS if m in shown]
