@@ -32,7 +32,7 @@ import numpy as np
 import contract
 from benchmarks.common import RESULTS_DIR, peak_rss_mb, write_result
 from components.session_example_gen.config import IngestConfig
-from contract.model_api import TAIL_CLICKS
+from contract.model_api import REPEAT_BONUS_FILE, TAIL_CLICKS, TRACKED_METRIC, on_validation, rank_metric
 from model import features
 from model.config import ModelConfig, PreprocessingConfig
 from model.metrics import popularity_ranks, ranking_metrics, target_rank
@@ -191,7 +191,7 @@ def fit_and_evaluate(
     `train_steps` caps the run at that many batches, spread over `config.epochs` (a fixed
     budget of training examples); without it each epoch is one pass over the training set.
     """
-    from model.trainer import REPEAT_BONUS_FILE, float32_twin, train
+    from model.trainer import float32_twin, train
 
     prepared, catalog = load(name, work_dir)
     start = time.time()
@@ -206,10 +206,10 @@ def fit_and_evaluate(
         eval_steps=eval_steps,
     )
     train_s = time.time() - start
-    best = int(np.argmax(history["val_hit@20"]))
+    best = int(np.argmax(history[TRACKED_METRIC]))
     validation = {
-        "hit": round(100 * history["val_hit@20"][best], 2),
-        "mrr": round(100 * history["val_mrr@20"][best], 2),
+        "hit": round(100 * history[TRACKED_METRIC][best], 2),
+        "mrr": round(100 * history[on_validation(rank_metric("mrr"))][best], 2),
     }
     repeat_bonus: dict[str, Any] = {"chosen": config.repeat_bonus}
     if config.repeat_bonus is None:  # chosen after training: validation is the chosen value's

@@ -37,11 +37,19 @@ TAIL_SESSION = "tail_session"
 COLD_START_TARGET = "cold_start_target"
 SESSION_LENGTH = "session_length"
 TAIL_CLICKS = 10  # M2TRec: tail items have fewer than 10 occurrences in training
+# Rank metrics are named `<kind>@<K>` (hit, mrr, ndcg) everywhere: training histories, the
+# Evaluator, the reports and the benchmarks' JSON; Keras prefixes those on validation "val_".
+TRACKED_K = 20  # the K early stopping watches and the tables lead with
 # Prefix length -> bucket name: lower bounds and names.
 SESSION_LENGTH_BUCKETS = ([1, 2, 3, 5, 10], [b"1", b"2", b"3-4", b"5-9", b"10+"])
 
 # Warm-up requests, inside a version directory, where TF Serving replays them from.
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# Files the Trainer writes into its ModelRun artifact, read by the run report and the summary.
+HISTORY_FILE = "history.json"  # Keras' history: each epoch's loss and metrics
+WARM_START_FILE = "warm_start.json"  # which weights a warm start copied, remapped or re-initialized
+REPEAT_BONUS_FILE = "repeat_bonus.json"  # the bonus chosen after training, and each value's eval metrics
+
 # Keys of the Transform's and the Trainer's custom_config: written by tfx_pipeline.pipeline
 # (and the catalog's file pattern by components.session_trainer), read by
 # model.preprocessing.preprocessing_fn and model.trainer.run_fn.
@@ -62,3 +70,17 @@ def top_categories(level: int) -> str:
 
 def top_category_scores(level: int) -> str:
     return f"top_category_scores_l{level}"
+
+
+def rank_metric(kind: str, k: int = TRACKED_K) -> str:
+    """`("hit", 20)` -> `hit@20`."""
+    return f"{kind}@{k}"
+
+
+def on_validation(metric: str) -> str:
+    """A metric's name in a Keras history on validation data: `hit@20` -> `val_hit@20`."""
+    return f"val_{metric}"
+
+
+# What early stopping and the best epoch are chosen by.
+TRACKED_METRIC = on_validation(rank_metric("hit"))

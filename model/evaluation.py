@@ -29,6 +29,7 @@ from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 import contract
 from contract import model_api
+from contract.model_api import rank_metric
 from model.config import EvaluationConfig
 from model.metrics import rank_in_top_k, ranking_sums
 
@@ -37,7 +38,7 @@ class _RankCombiner(beam.CombineFn):
     """Mean of one rank metric (HIT/MRR/NDCG@K) over examples, from top-K lists and labels."""
 
     def __init__(self, key: metric_types.MetricKey, kind: str, k: int, predictions_key: str, label_feature: str | None):
-        self._key, self._metric, self._k = key, f"{kind}@{k}", k
+        self._key, self._metric, self._k = key, rank_metric(kind, k), k
         self._predictions_key, self._label_feature = predictions_key, label_feature
 
     def create_accumulator(self) -> list[float]:
@@ -107,7 +108,7 @@ class NextItemRanking(metric_types.Metric):
     def __init__(self, kind: str = "hit", k: int = 20, name: str = ""):
         super().__init__(
             metric_util.merge_per_key_computations(_rank_computations),
-            name=name or f"{kind}@{k}",
+            name=name or rank_metric(kind, k),
             kind=kind,
             k=k,
             predictions_key=model_api.TOP_K_IDS,
@@ -121,7 +122,7 @@ class CategoryRanking(metric_types.Metric):
     def __init__(self, level: int = 1, kind: str = "hit", k: int = 1, name: str = ""):
         super().__init__(
             metric_util.merge_per_key_computations(_rank_computations),
-            name=name or f"category_l{level}_{kind}@{k}",
+            name=name or f"category_l{level}_{rank_metric(kind, k)}",
             kind=kind,
             k=k,
             predictions_key=model_api.top_categories(level),

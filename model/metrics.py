@@ -24,6 +24,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from contract.model_api import rank_metric
+
 
 def popularity_ranks(train_clicks: np.ndarray) -> np.ndarray:
     """Each item's popularity as a distinct value in (0, 1]: the most clicked item gets 1 (ties: by row)."""
@@ -61,9 +63,9 @@ def ranking_sums(ranks: np.ndarray, ks: Iterable[int] = (5, 10, 20)) -> dict[str
     result = {}
     for k in ks:
         hit = ranks < k
-        result[f"hit@{k}"] = float(hit.sum())
-        result[f"mrr@{k}"] = float(np.where(hit, 1.0 / (ranks + 1), 0.0).sum())
-        result[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).sum())
+        result[rank_metric("hit", k)] = float(hit.sum())
+        result[rank_metric("mrr", k)] = float(np.where(hit, 1.0 / (ranks + 1), 0.0).sum())
+        result[rank_metric("ndcg", k)] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).sum())
     return result
 
 
@@ -87,7 +89,7 @@ class RankMetric(keras.metrics.Mean):
     def __init__(self, kind: str, k: int, **kwargs: Any) -> None:
         if kind not in ("hit", "mrr", "ndcg"):
             raise ValueError(f"kind must be hit, mrr or ndcg, got {kind!r}")
-        super().__init__(name=kwargs.pop("name", f"{kind}@{k}"), **kwargs)
+        super().__init__(name=kwargs.pop("name", rank_metric(kind, k)), **kwargs)
         self.kind, self.k = kind, k
 
     def update_state(self, ranks: Any, sample_weight: Any = None) -> None:

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from contract.model_api import TRACKED_K, rank_metric
 from model import features
 from model.config import ModelConfig
 from model.layers import CategoryHeads, HierarchicalFusion, ItemEncoder, RepeatBonus, SessionEncoder, session_items
@@ -29,7 +30,6 @@ from model.metrics import RankMetric, popularity_ranks, ranking_metrics, target_
 ITEM_ID_LOGITS = "item_id_logits"
 CATALOG_VECTORS = "catalog_vectors"  # training only: the catalog's item vectors, scored by the loss
 # The rank metrics reported during training; early stopping watches the first.
-TRACKED_K = 20
 # Repeat bonuses (logits) tried on validation after training when ModelConfig.repeat_bonus is
 # None. On Diginetica, where one target in five is an item of its session, validation HIT@20
 # peaked at 4 (+1.1 points) and MRR@20 at 2 (+0.5); beyond, the session's items crowd out new ones.
@@ -248,7 +248,7 @@ class SessionRecommender(keras.Model):
         results = {}
         for bonus, parts in ranks.items():
             metrics = ranking_metrics(np.concatenate(parts), ks=(TRACKED_K,))
-            results[str(bonus)] = {name: round(100 * metrics[f"{name}@{TRACKED_K}"], 2) for name in ("hit", "mrr")}
+            results[str(bonus)] = {name: round(100 * metrics[rank_metric(name)], 2) for name in ("hit", "mrr")}
         best = max(REPEAT_BONUS_GRID, key=lambda b: (results[str(b)]["hit"], results[str(b)]["mrr"]))
         self.repeat_bonus.bonus.assign(best)
         return results

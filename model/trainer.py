@@ -27,17 +27,22 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from contract.model_api import CATALOG_FILES, SERVING_MODEL_NAME, WARM_START
+from contract.model_api import (
+    CATALOG_FILES,
+    HISTORY_FILE,
+    REPEAT_BONUS_FILE,
+    SERVING_MODEL_NAME,
+    TRACKED_METRIC,
+    WARM_START,
+    WARM_START_FILE,
+)
 from model import export, warm_start
 from model.catalog import Catalog, load_catalog
 from model.config import ModelConfig, TrainingSetup
 from model.inputs import read_prefixes, session_dataset
-from model.model import TRACKED_K, SessionRecommender, build_model
+from model.model import SessionRecommender, build_model
 from model.warmup import write_warmup_requests
 
-HISTORY_FILE = "history.json"
-WARM_START_FILE = "warm_start.json"
-REPEAT_BONUS_FILE = "repeat_bonus.json"  # the bonus chosen after training, and each value's eval metrics
 WARMUP_REQUESTS = 10
 
 
@@ -164,7 +169,7 @@ def train(
     if train_steps:  # TFX's TrainArgs.num_steps caps the whole run
         train_data = train_data.repeat()
         steps_per_epoch = max(1, train_steps // config.epochs)
-    monitor = f"val_hit@{TRACKED_K}"
+    monitor = TRACKED_METRIC
     # With weight averaging, the averaged weights are swapped in before validation and at each
     # epoch's end, so the callbacks after it watch, keep and save those.
     divergence = StopOnDivergence()

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from contract.model_api import TAIL_CLICKS
+from contract.model_api import TAIL_CLICKS, TRACKED_METRIC
 from reporting import plots
 from reporting.formatting import MISSING, change_points, count, decimal, percent, seconds
 from reporting.html import Page
@@ -117,7 +117,7 @@ class RunData:
     ingest: Mapping[str, Any] | None = None  # the ExampleGen's report.json
     statistics: Mapping[str, SplitStatistics] | None = None
     history: Mapping[str, Sequence[float]] | None = None  # the Trainer's history.json
-    tracked_metric: str = "val_hit@20"  # what early stopping watched: picks the best epoch
+    tracked_metric: str = TRACKED_METRIC  # what early stopping watched: picks the best epoch
     # The Trainer's repeat_bonus.json, where it chose the bonus: {"chosen": value, "eval": {value: {"hit", "mrr"}}}.
     repeat_bonus: Mapping[str, Any] | None = None
     evaluation: Evaluation | None = None

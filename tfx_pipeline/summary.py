@@ -24,8 +24,7 @@ from components.run_report import RunReport, RunReportArtifact
 from components.run_report.load import read_evaluation
 from components.session_example_gen import IngestReport
 from components.session_example_gen import report as report_lib
-from model.model import TRACKED_K
-from model.trainer import HISTORY_FILE
+from contract.model_api import HISTORY_FILE, TRACKED_METRIC
 from reporting.html import PAGE_FILE
 from tfx_pipeline.config import PipelineConfig
 
@@ -113,7 +112,7 @@ def summarize(config: PipelineConfig) -> str:
     if model_run is not None and model is not None:
         with open(os.path.join(model_run.uri, HISTORY_FILE)) as f:
             history = json.load(f)
-        best = int(np.argmax(history[f"val_hit@{TRACKED_K}"]))
+        best = int(np.argmax(history[TRACKED_METRIC]))
         sections += [
             "## Model",
             "",

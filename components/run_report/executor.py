@@ -17,8 +17,10 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+import contract
 from components.run_report import load
 from components.run_report.sessions import example_sessions
+from contract.model_api import HISTORY_FILE, REPEAT_BONUS_FILE, TRACKED_METRIC
 from reporting.html import PAGE_FILE
 from reporting.run_report import RunData, write_run_report
 
@@ -56,8 +58,6 @@ def _sessions(input_dict: dict[str, list[types.Artifact]], split: str, count: in
         return [], "No example sessions: the report needs the examples, the catalog and the model."
     if split not in artifact_utils.decode_split_names(examples.split_names):
         return [], f"No example sessions: the examples have no '{split}' split."
-    import contract
-
     sessions = example_sessions(
         io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split)),
         io_utils.all_files_pattern(artifact_utils.get_split_uri([catalog], contract.CATALOG_SPLIT)),
@@ -70,9 +70,6 @@ def _sessions(input_dict: dict[str, list[types.Artifact]], split: str, count: in
 
 def build_run_data(input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> RunData:
     """Everything the page shows, read from whichever inputs the pipeline wired in."""
-    from model.model import TRACKED_K
-    from model.trainer import HISTORY_FILE, REPEAT_BONUS_FILE
-
     split = exec_properties.get(SPLIT_KEY) or "test"
     ingest, statistics, model, model_run = (
         _single(input_dict, k) for k in (INGEST_REPORT_KEY, STATISTICS_KEY, MODEL_KEY, MODEL_RUN_KEY)
@@ -101,7 +98,7 @@ def build_run_data(input_dict: dict[str, list[types.Artifact]], exec_properties:
         repeat_bonus=load.read_json(os.path.join(model_run.uri, REPEAT_BONUS_FILE), missing_ok=True)
         if model_run
         else None,
-        tracked_metric=f"val_hit@{TRACKED_K}",
+        tracked_metric=TRACKED_METRIC,
         evaluation=load.read_evaluation(
             evaluation.uri,
             load.is_blessed(blessing),

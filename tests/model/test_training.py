@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from keras import ops
 
+from contract.model_api import HISTORY_FILE, REPEAT_BONUS_FILE
 from model import features, trainer
 from model.config import VARIANTS, ModelConfig
 from model.inputs import session_dataset
 from model.model import REPEAT_BONUS_GRID, SessionRecommender, build_model
-from model.trainer import HISTORY_FILE, REPEAT_BONUS_FILE, train
+from model.trainer import train
 from tests.conftest import SMALL
 
 

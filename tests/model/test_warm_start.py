@@ -9,11 +9,11 @@ import numpy as np
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 import contract
-from contract.model_api import CATALOG_FILES, MODEL_CONFIG, PREPROCESSING_CONFIG, WARM_START
+from contract.model_api import CATALOG_FILES, MODEL_CONFIG, PREPROCESSING_CONFIG, WARM_START, WARM_START_FILE
 from model import features, warm_start
 from model.config import ModelConfig
 from model.model import build_model
-from model.trainer import WARM_START_FILE, run_fn, train
+from model.trainer import run_fn, train
 from tests.conftest import SMALL
 
 # Every kind of vocabulary-indexed weight: id, title, brand and category tables, the
