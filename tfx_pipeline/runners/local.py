@@ -20,21 +20,36 @@ import re
 import sys
 import time
 
-from absl import logging as absl_logging
-from tfx import v1 as tfx
-
-from tfx_pipeline import summary
 from tfx_pipeline.config import PipelineConfig
-from tfx_pipeline.pipeline import create_pipeline
-from tfx_pipeline.runners import share_code_with_beam_workers
+from tfx_pipeline.runners import TF_IMPORT_NOISE, native_stderr_without, share_code_with_beam_workers
+
+with native_stderr_without(TF_IMPORT_NOISE):  # the first import of TensorFlow
+    from absl import logging as absl_logging
+    from tfx import v1 as tfx
+
+    from tfx_pipeline import summary
+    from tfx_pipeline.pipeline import create_pipeline
 
 # LocalDagRunner logs these at INFO among thousands of other lines; they are the progress.
 _PROGRESS = re.compile(r"Component \S+ is (running|finished)")
+# Warnings the libraries print once per component or vocabulary table, about nothing a user
+# can or should change here (--verbose shows them):
+_KNOWN_NOISE = re.compile(
+    # TFX's resolver nodes on a local MLMD; they need no property predicates.
+    r"ArtifactQuery\.property_predicate is not supported|"
+    # Transform must analyze the catalog (vocabularies), so it cannot run in place.
+    r"Not using the in-place Transform|"
+    # TFT traces its vocabulary lookups, tables included, into the transform graph on purpose.
+    r"Tables initialized inside a tf\.function"
+)
 
 
 class _ProgressOnly(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING or bool(_PROGRESS.search(record.getMessage()))
+        message = record.getMessage()
+        if _KNOWN_NOISE.search(message):
+            return False
+        return record.levelno >= logging.WARNING or bool(_PROGRESS.search(message))
 
 
 def parse_config(argv: list[str]) -> tuple[PipelineConfig, bool, bool]:
