@@ -16,6 +16,7 @@ import os
 # Signatures.
 SERVING_DEFAULT = "serving_default"
 FROM_METADATA = "recommend_from_metadata"
+EXCLUDING = "recommend_excluding"  # serving_default, leaving out the items of `exclude_item_ids`
 TRANSFORM_FEATURES = "transform_features"
 SERVE_EXAMPLES = "serve_examples"
 # Signature input and output names.
@@ -25,6 +26,7 @@ CATEGORY_PATHS = "category_paths"
 BRANDS = "brands"
 PRICES = "prices"
 EXAMPLES = "examples"
+EXCLUDE_ITEM_IDS = "exclude_item_ids"  # [batch, n] per session, "" as padding; ids not in the catalog are ignored
 TOP_K_IDS = "top_k_ids"
 TOP_K_SCORES = "top_k_scores"
 UNKNOWN_ITEMS = "unknown_items"

@@ -34,6 +34,8 @@ from contract.model_api import (
     CATEGORY_PATHS,
     COLD_START_TARGET,
     EXAMPLES,
+    EXCLUDE_ITEM_IDS,
+    EXCLUDING,
     FROM_METADATA,
     ITEM_IDS,
     KNOWN_ITEMS,
@@ -176,9 +178,18 @@ class RecommenderModule(tf.Module):
 
     # --- Shared ---------------------------------------------------------------------------
     def _recommend(
-        self, prefix_vectors: tf.Tensor, mask: tf.Tensor, rows: tf.Tensor, unknown: tf.Tensor
+        self,
+        prefix_vectors: tf.Tensor,
+        mask: tf.Tensor,
+        rows: tf.Tensor,
+        unknown: tf.Tensor,
+        excluded_rows: tf.Tensor | None = None,
     ) -> dict[str, tf.Tensor]:
         """Outputs for sessions of `prefix_vectors`; `rows`: their catalog rows (< 0: padding, or not in the catalog).
+
+        `excluded_rows` (`[batch, n]`, < 0: none) are catalog rows each session must not be
+        recommended: they score below every other item, and where fewer than K items are
+        left, the rest of the list is empty ("", score 0).
 
         A session with no item the model knows is answered on its own row, not refused with
         an error that would fail every session batched with it: its `known_items` is 0, its
@@ -198,8 +209,18 @@ class RecommenderModule(tf.Module):
                 self.padded_leaf_categories[None, :, None] == tf.cast(leaf[:, None, :], tf.int32), -1
             )
             scores = tf.where(allowed, scores, tf.float32.min)
+        if excluded_rows is not None:
+            excluded = tf.where(excluded_rows >= 0)  # [m, 2]: (session, position) of each catalog item
+            at = tf.stack([excluded[:, 0], tf.gather_nd(tf.cast(excluded_rows, tf.int64), excluded)], axis=1)
+            scores = tf.tensor_scatter_nd_update(scores, at, tf.fill([tf.shape(at)[0]], tf.float32.min))
         top_scores, top_rows = top_k_by_blocks(scores, self.config.top_k, items=self.num_items)
         outputs = {TOP_K_IDS: tf.gather(self.item_ids, top_rows), TOP_K_SCORES: top_scores}
+        if excluded_rows is not None:
+            left_out = top_scores <= tf.float32.min
+            outputs = {
+                TOP_K_IDS: tf.where(left_out, tf.constant(b""), outputs[TOP_K_IDS]),
+                TOP_K_SCORES: tf.where(left_out, 0.0, top_scores),
+            }
         for level, (logits, names) in enumerate(zip(category_logits, self.category_names), start=1):
             probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
             top_level = tf.math.top_k(probabilities, k=tf.minimum(self.config.top_categories, tf.shape(logits)[1]))
@@ -219,6 +240,23 @@ class RecommenderModule(tf.Module):
         mask = rows != PADDING
         prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
         return self._recommend(prefix_vectors, mask, rows, unknown)
+
+    @tf.function(input_signature=[_matrix(tf.string, ITEM_IDS), _matrix(tf.string, EXCLUDE_ITEM_IDS)], autograph=False)
+    def serve_excluding(self, item_ids: tf.Tensor, exclude_item_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        """serving_default, without the items of `exclude_item_ids` (e.g. in the basket, out of stock)."""
+        check = tf.debugging.assert_equal(
+            tf.shape(exclude_item_ids)[0],
+            tf.shape(item_ids)[0],
+            message=f"{EXCLUDE_ITEM_IDS} must have one row per session of {ITEM_IDS}",
+        )
+        with tf.control_dependencies([check]):
+            excluded_rows = tf.where(exclude_item_ids != "", self.table.lookup(exclude_item_ids), PADDING)
+        rows, unknown = prefix_rows(
+            tf.ragged.boolean_mask(item_ids, item_ids != ""), self.table, self.config.max_prefix_length
+        )
+        mask = rows != PADDING
+        prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
+        return self._recommend(prefix_vectors, mask, rows, unknown, excluded_rows)
 
     @tf.function(
         input_signature=[
@@ -354,6 +392,7 @@ def export_serving_model(
     signatures = {
         SERVING_DEFAULT: module.serve.get_concrete_function(),
         FROM_METADATA: module.serve_metadata.get_concrete_function(),
+        EXCLUDING: module.serve_excluding.get_concrete_function(),
         TRANSFORM_FEATURES: module.transform_features.get_concrete_function(),
         SERVE_EXAMPLES: module.serve_examples.get_concrete_function(),
     }

@@ -97,9 +97,15 @@ def session_dataset(
 
     Examples whose target is not in the catalog are dropped (the ExampleGen already drops
     clicks on unknown items, so with the same catalog there are none). The serialized
-    examples are cached in memory: they are small, and parsing per epoch is cheap.
+    examples are cached in memory: they are small, and parsing per epoch is cheap. A first
+    pass only counts them, so the dataset knows its number of batches: Keras then knows an
+    epoch's length (a progress bar with its total, and no "input ran out of data" warning
+    at the end of the first epoch).
     """
     files = _files(file_pattern)
+    examples = int(
+        tf.data.TFRecordDataset(files, compression_type="GZIP").reduce(np.int64(0), lambda count, _: count + 1)
+    )
     table = item_table(item_ids)
 
     def parse(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
@@ -112,4 +118,6 @@ def session_dataset(
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE).cache()
     if shuffle:
         dataset = dataset.shuffle(200_000, seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    batches = dataset.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    known_length = tf.data.experimental.assert_cardinality(-(-examples // batch_size))
+    return batches.apply(known_length).prefetch(tf.data.AUTOTUNE)

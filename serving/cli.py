@@ -2,7 +2,7 @@
 
     python -m serving.cli serve --base-path outputs/serving --model-name recommender [--port 8500]
     python -m serving.cli recommend --target 127.0.0.1:8500 --model-name recommender \\
-        100001 100042 --catalog data/default/catalog.csv.gz
+        100001 100042 --catalog data/default/catalog.csv.gz [--exclude 100007 100008] [--exclude-session-items]
 
 `serve` loads `<base-path>/<model-name>/<newest version>`, polls for new versions every
 `--poll-s` seconds and runs until Ctrl-C or SIGTERM, then stops gracefully (requests in
@@ -130,7 +130,9 @@ def _recommend(args: argparse.Namespace) -> int:
         return 1
     with RecommenderClient(args.target, model_name=args.model_name, timeout_s=args.timeout_s) as client:
         try:
-            [answer] = client.recommend(args.item_ids)
+            [answer] = client.recommend(
+                args.item_ids, exclude=args.exclude, exclude_session_items=args.exclude_session_items
+            )
         except ServingError as error:
             print(f"error: {args.target} answered {error.code.name}: {error.details}", file=sys.stderr)
             return 1
@@ -198,6 +200,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     recommend.add_argument("--model-name", required=True)
     recommend.add_argument("--catalog", help="contract catalog (CSV, CSV.gz, Parquet) for titles and categories")
     recommend.add_argument("--timeout-s", type=float, default=10.0)
+    recommend.add_argument(
+        "--exclude", nargs="+", default=[], metavar="ITEM_ID", help="ids never to recommend (basket, out of stock)"
+    )
+    recommend.add_argument(
+        "--exclude-session-items", action="store_true", help="never recommend the session's own items"
+    )
     recommend.set_defaults(run=_recommend)
     return parser.parse_args(argv)
 

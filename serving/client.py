@@ -29,6 +29,8 @@ import numpy as np
 from google.protobuf.message import Message
 
 from contract.model_api import (
+    EXCLUDE_ITEM_IDS,
+    EXCLUDING,
     ITEM_IDS,
     SERVING_DEFAULT,
     TOP_K_IDS,
@@ -73,6 +75,12 @@ class VersionStatus:
     error_message: str
 
 
+def _padded(rows: list[list[str]]) -> np.ndarray:
+    """Lists of ids -> `[len(rows), longest]` bytes, "" as padding (at least one column)."""
+    width = max([1, *map(len, rows)])
+    return np.array([[i.encode() for i in row] + [b""] * (width - len(row)) for row in rows], dtype=object)
+
+
 @functools.cache
 def _protocol() -> types.SimpleNamespace:
     """TF Serving's proto and stub modules, imported when the first client is made.
@@ -115,17 +123,38 @@ class RecommenderClient:
         self._models = protocol.model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     def recommend(
-        self, session: list[str] | list[list[str]], signature: str = SERVING_DEFAULT
+        self,
+        session: list[str] | list[list[str]],
+        signature: str = SERVING_DEFAULT,
+        *,
+        exclude: list[str] | list[list[str]] | None = None,
+        exclude_session_items: bool = False,
     ) -> list[Recommendations]:
-        """Recommendations for one session (item ids, oldest first) or for a list of them."""
+        """Recommendations for one session (item ids, oldest first) or for a list of them.
+
+        `exclude`: item ids that must not be recommended (e.g. in the basket, out of stock),
+        for every session, or one list per session; `exclude_session_items` adds each
+        session's own items. Either asks the `recommend_excluding` signature.
+        """
         sessions = cast(list[list[str]], [session] if not session or isinstance(session[0], str) else session)
-        width = max(len(s) for s in sessions)
-        item_ids = np.array([[i.encode() for i in s] + [b""] * (width - len(s)) for s in sessions], dtype=object)
         protocol = self._protocol
         request = protocol.predict_pb2.PredictRequest()
         self._fill_spec(request.model_spec)
         request.model_spec.signature_name = signature
-        protocol.tensors.fill_proto(request.inputs[ITEM_IDS], item_ids)
+        protocol.tensors.fill_proto(request.inputs[ITEM_IDS], _padded(sessions))
+        if exclude or exclude_session_items:
+            if signature != SERVING_DEFAULT:
+                raise ValueError(
+                    f"exclusions are answered by {EXCLUDING}, a variant of {SERVING_DEFAULT}, not {signature}"
+                )
+            request.model_spec.signature_name = EXCLUDING
+            shared = not exclude or isinstance(exclude[0], str)
+            per_session = [cast(list[str], exclude or [])] * len(sessions) if shared else cast(list[list[str]], exclude)
+            if len(per_session) != len(sessions):
+                raise ValueError(f"exclude has {len(per_session)} lists for {len(sessions)} sessions")
+            if exclude_session_items:
+                per_session = [[*excluded, *s] for excluded, s in zip(per_session, sessions)]
+            protocol.tensors.fill_proto(request.inputs[EXCLUDE_ITEM_IDS], _padded(per_session))
         response = self._call(self._predictions.Predict, request)
         outputs = {name: protocol.tensors.to_array(proto) for name, proto in response.outputs.items()}
         levels = [level for level in range(1, len(outputs)) if top_categories(level) in outputs]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model.inputs import PADDING, item_table, padded_widths, prefix_rows
+from model.inputs import PADDING, item_table, padded_widths, prefix_rows, session_dataset
 
 
 def test_padded_widths_are_powers_of_two_up_to_the_limit():
@@ -23,3 +23,10 @@ def test_prefix_rows_pad_to_the_next_width_and_keep_the_most_recent_items(longes
     assert (rows[0, kept:] == PADDING).all()
     np.testing.assert_array_equal(rows[1], [7] + [PADDING] * (width - 1))
     assert unknown.numpy().tolist() == [0, 1]
+
+
+def test_a_session_dataset_knows_its_number_of_batches(ingested, ingested_catalog):
+    catalog = ingested_catalog.catalog
+    data = session_dataset(ingested.split_files["train"], catalog.item_ids, 50, 64, shuffle=True)
+    batches = sum(1 for _ in data)
+    assert int(data.cardinality()) == batches > 1  # Keras knows an epoch's length before the first ends

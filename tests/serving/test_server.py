@@ -18,6 +18,8 @@ from tensorflow_serving.apis import (
 
 from contract.model_api import (
     EXAMPLES,
+    EXCLUDE_ITEM_IDS,
+    EXCLUDING,
     FROM_METADATA,
     ITEM_IDS,
     SERVE_EXAMPLES,
@@ -107,6 +109,38 @@ def test_unknown_ids_are_left_out_and_counted(running, exported_model):
     assert mixed.unknown_items == 2 and mixed.item_ids == plain.item_ids
 
 
+def test_excluded_items_are_never_recommended_and_the_rest_keep_their_order(running, exported_model):
+    session, other = exported_model.sessions[0], exported_model.sessions[1]
+    with RecommenderClient(running.target, model_name=MODEL_NAME) as client:
+        [plain] = client.recommend(session)
+        basket = plain.item_ids[:3]
+        [without_basket] = client.recommend(session, exclude=[*basket, "no-such-item"])
+        [without_own] = client.recommend(session, exclude_session_items=True)
+        both = client.recommend([session, other], exclude=[basket, []])
+        [other_plain] = client.recommend(other)
+    assert not set(basket) & set(without_basket.item_ids)
+    assert without_basket.item_ids[: TOP_K - 3] == plain.item_ids[3:]  # the others move up, in order
+    assert without_basket.scores[: TOP_K - 3] == plain.scores[3:]
+    assert not set(session) & set(without_own.item_ids) and len(without_own.item_ids) == TOP_K
+    assert both[0].item_ids == without_basket.item_ids
+    assert both[1].item_ids == other_plain.item_ids  # an empty exclusion list changes nothing
+
+
+def test_an_exclusion_list_per_session_must_match_the_sessions(running, exported_model):
+    sessions = exported_model.sessions[:2]
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.target))
+    request = _request(_pad(sessions), signature_name=EXCLUDING)
+    request.inputs[EXCLUDE_ITEM_IDS].CopyFrom(tensors.to_proto(np.array([[b"x"]], dtype=object)))
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Predict(request, timeout=10)
+    assert raised.value.code() == INVALID and "exclude_item_ids must have one row per session" in raised.value.details()
+    with (
+        RecommenderClient(running.target, model_name=MODEL_NAME) as client,
+        pytest.raises(ValueError, match="exclude has 1 lists for 2 sessions"),
+    ):
+        client.recommend(sessions, exclude=[["x"]])
+
+
 def test_response_carries_the_model_spec(running, exported_model):
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.target))
     response = stub.Predict(_request(_pad(exported_model.sessions[:1])), timeout=10)
@@ -185,7 +219,7 @@ BAD_PREDICTS: dict[str, tuple[Callable[[], predict_pb2.PredictRequest], grpc.Sta
     "unknown signature": (
         lambda: _request(np.array([[b"100001"]], dtype=object), signature_name="nope"),
         INVALID,
-        "version 1 has no signature 'nope'; it has ['recommend_from_metadata', ",
+        "version 1 has no signature 'nope'; it has ['recommend_excluding', 'recommend_from_metadata', ",
     ),
     "missing input": (_no_inputs, INVALID, "takes inputs item_ids string [?, ?]; missing ['item_ids']"),
     "extra input": (_extra_input, INVALID, "unexpected ['item_id']"),
