@@ -149,7 +149,7 @@ def test_a_version_that_failed_to_load_is_tried_again_with_backoff(exported_mode
     manager = VersionManager(
         os.path.dirname(model_dir), MODEL_NAME, poll_s=3600, settle_s=0, load_retry_s=0.3, max_load_attempts=3
     ).start()
-    whole = Path(os.path.join(exported_model.version_dir, "saved_model.pb"), "rb").read_text()
+    whole = Path(os.path.join(exported_model.version_dir, "saved_model.pb")).read_bytes()
     shutil.copytree(exported_model.version_dir, os.path.join(model_dir, "2"))
     Path(os.path.join(model_dir, "2", "saved_model.pb")).write_bytes(whole[:100])
     manager.poll()
