@@ -105,6 +105,7 @@ def test_trainer_exports_a_servable_model(finished_run):
     assert set(loaded.signatures) == {
         model_api.SERVING_DEFAULT,
         model_api.FROM_METADATA,
+        model_api.EXCLUDING,
         model_api.TRANSFORM_FEATURES,
         model_api.SERVE_EXAMPLES,
     }
