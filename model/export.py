@@ -229,17 +229,20 @@ class RecommenderModule(tf.Module):
         outputs = {name: tf.where(empty[:, None], tf.zeros_like(value), value) for name, value in outputs.items()}
         return {**outputs, UNKNOWN_ITEMS: unknown, KNOWN_ITEMS: known}
 
+    def _recommend_ids(self, item_ids: tf.Tensor, excluded_rows: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """Sessions of item ids (`[batch, length]`, "" as padding) -> `_recommend`'s outputs."""
+        rows, unknown = prefix_rows(
+            tf.ragged.boolean_mask(item_ids, item_ids != ""), self.table, self.config.max_prefix_length
+        )
+        prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
+        return self._recommend(prefix_vectors, rows != PADDING, rows, unknown, excluded_rows)
+
     # --- Signatures -----------------------------------------------------------------------
     # autograph=False: no Python control flow on tensors here, and converting the TFT layer's
     # tf_keras code takes seconds per signature.
     @tf.function(input_signature=[_matrix(tf.string, ITEM_IDS)], autograph=False)
     def serve(self, item_ids: tf.Tensor) -> dict[str, tf.Tensor]:
-        rows, unknown = prefix_rows(
-            tf.ragged.boolean_mask(item_ids, item_ids != ""), self.table, self.config.max_prefix_length
-        )
-        mask = rows != PADDING
-        prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
-        return self._recommend(prefix_vectors, mask, rows, unknown)
+        return self._recommend_ids(item_ids)
 
     @tf.function(input_signature=[_matrix(tf.string, ITEM_IDS), _matrix(tf.string, EXCLUDE_ITEM_IDS)], autograph=False)
     def serve_excluding(self, item_ids: tf.Tensor, exclude_item_ids: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -251,12 +254,7 @@ class RecommenderModule(tf.Module):
         )
         with tf.control_dependencies([check]):
             excluded_rows = tf.where(exclude_item_ids != "", self.table.lookup(exclude_item_ids), PADDING)
-        rows, unknown = prefix_rows(
-            tf.ragged.boolean_mask(item_ids, item_ids != ""), self.table, self.config.max_prefix_length
-        )
-        mask = rows != PADDING
-        prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
-        return self._recommend(prefix_vectors, mask, rows, unknown, excluded_rows)
+        return self._recommend_ids(item_ids, excluded_rows)
 
     @tf.function(
         input_signature=[
