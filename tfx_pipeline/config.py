@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.session_example_gen.config import IngestConfig
-from contract.config import check_fields, from_fields
+from contract.config import from_fields
 from model.config import EvaluationConfig, ModelConfig, PreprocessingConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,7 +96,6 @@ class PipelineConfig:
     def from_dict(cls, fields: Mapping[str, Any]) -> PipelineConfig:
         """The config from a dict (a JSON file), nested configs included; an unknown key at any level is an error."""
         fields = dict(fields)
-        check_fields(cls, fields)
         nested = {"ingest": IngestConfig, "preprocessing": PreprocessingConfig, "evaluation": EvaluationConfig}
         for name, config_class in nested.items():
             if name in fields:
