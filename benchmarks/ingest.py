@@ -57,20 +57,19 @@ def run(work_dir: str) -> dict:
 
     report_dir = f"{config.pipeline_root}/SessionExampleGen/ingest_report"
     report = report_lib.read_report(f"{report_dir}/{_only_execution(report_dir)}")
-    examples = sum(split["examples"] for split in report["splits"].values())
     return {
         "dataset": "diginetica-srgnn",
-        "clicks": report["clicks"]["rows"],
-        "examples": {name: split["examples"] for name, split in report["splits"].items()},
-        "sessions": {name: split["sessions"] for name, split in report["splits"].items()},
-        "items": report["catalog"]["items"],
-        "categories": report["catalog"]["categories"],
-        "bad_rows": report["clicks"]["bad_rows"],
-        "filtered": report["clicks"]["filtered"],
+        "clicks": report.clicks.rows,
+        "examples": {name: split.examples for name, split in report.splits.items()},
+        "sessions": {name: split.sessions for name, split in report.splits.items()},
+        "items": report.catalog.items,
+        "categories": report.catalog.categories,
+        "bad_rows": report.clicks.bad_rows,
+        "filtered": dict(report.clicks.filtered),
         "convert_wall_s": round(convert_s, 1),
         "ingest_wall_s": round(ingest_s, 1),
-        "examples_per_s": round(examples / ingest_s),
-        "clicks_per_s": round(report["clicks"]["rows"] / ingest_s),
+        "examples_per_s": round(report.examples / ingest_s),
+        "clicks_per_s": round(report.clicks.rows / ingest_s),
         "peak_rss_mb": round(peak_rss_mb()),
         "config": dataclasses.asdict(config.ingest),
     }

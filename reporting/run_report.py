@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.ingest_report import IngestReport
 from contract.model_api import TAIL_CLICKS, TRACKED_METRIC
 from reporting import plots
 from reporting.formatting import MISSING, change_points, count, decimal, percent, seconds
@@ -114,7 +115,7 @@ class RunData:
     generated_at: str = ""
     model_variant: str = ""
     model_uri: str = ""
-    ingest: Mapping[str, Any] | None = None  # the ExampleGen's report.json
+    ingest: IngestReport | None = None
     statistics: Mapping[str, SplitStatistics] | None = None
     history: Mapping[str, Sequence[float]] | None = None  # the Trainer's history.json
     tracked_metric: str = TRACKED_METRIC  # what early stopping watched: picks the best epoch
@@ -185,31 +186,31 @@ def _data_section(page: Page, run: RunData) -> None:
     if ingest is None:
         page.paragraph("No ingest report in this run.", kind="note")
     else:
-        if ingest.get("passed", True):
+        if ingest.passed:
             page.paragraph("Ingest PASSED: every row read is kept in a split or counted as skipped.", kind="good")
         else:
-            page.paragraph("Ingest FAILED: " + "; ".join(ingest.get("problems", [])), kind="bad")
+            page.paragraph("Ingest FAILED: " + "; ".join(ingest.problems), kind="bad")
         page.table(
             ["split", "sessions", "examples", "clicks", "distinct targets"],
             [
-                [name, count(s["sessions"]), count(s["examples"]), count(s["clicks"]), count(s["target_items"])]
-                for name, s in ingest["splits"].items()
+                [name, count(s.sessions), count(s.examples), count(s.clicks), count(s.target_items)]
+                for name, s in ingest.splits.items()
             ],
         )
-        clicks, catalog = ingest["clicks"], ingest["catalog"]
+        clicks, catalog = ingest.clicks, ingest.catalog
         page.paragraph(
-            f"Clicks: {count(clicks['rows'])} rows read, {count(clicks['kept'])} kept, {count(clicks['bad_rows'])} bad "
-            f"({percent(clicks['bad_fraction'], 3)}; limit {percent(ingest['max_bad_fraction'])}), "
-            f"{count(sum(clicks['filtered'].values()))} filtered by design. Catalog: {count(catalog['rows'])} rows read, "
-            f"{count(catalog['items'])} items, {count(catalog['categories'])} category paths, "
-            f"{count(catalog['bad_rows'])} bad rows ({percent(catalog['bad_fraction'], 3)})."
+            f"Clicks: {count(clicks.rows)} rows read, {count(clicks.kept)} kept, {count(clicks.bad_rows)} bad "
+            f"({percent(clicks.bad_fraction, 3)}; limit {percent(ingest.max_bad_fraction)}), "
+            f"{count(sum(clicks.filtered.values()))} filtered by design. Catalog: {count(catalog.rows)} rows read, "
+            f"{count(catalog.items)} items, {count(catalog.categories)} category paths, "
+            f"{count(catalog.bad_rows)} bad rows ({percent(catalog.bad_fraction, 3)})."
         )
         skipped = [
             (reason, kind, n)
             for kind, counts in (
-                ("bad click", clicks["bad"]),
-                ("filtered", clicks["filtered"]),
-                ("bad catalog", catalog["bad"]),
+                ("bad click", clicks.bad),
+                ("filtered", clicks.filtered),
+                ("bad catalog", catalog.bad),
             )
             for reason, n in counts.items()
         ]
@@ -229,9 +230,9 @@ def _data_section(page: Page, run: RunData) -> None:
             )
         else:
             page.paragraph("No row was skipped.")
-        if ingest.get("samples"):
+        if ingest.samples:
             page.subsection("Samples of skipped rows (verbatim)")
-            page.table(["reason", "rows"], [[reason, " | ".join(rows)] for reason, rows in ingest["samples"].items()])
+            page.table(["reason", "rows"], [[reason, " | ".join(rows)] for reason, rows in ingest.samples.items()])
     if not run.statistics:
         page.paragraph("No example statistics in this run.", kind="note")
         return

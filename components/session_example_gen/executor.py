@@ -242,10 +242,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         )
         report_lib.write_report(report, report_dir)
         logging.info("Ingest report:\n%s", report_lib.render_markdown(report))
-        if not report["passed"]:
+        if not report.passed:
             raise RuntimeError(
                 "SessionExampleGen refused the input data: "
-                + "; ".join(report["problems"])
+                + "; ".join(report.problems)
                 + f". Full report with samples: {os.path.join(report_dir, report_lib.REPORT_MARKDOWN)}"
             )
 

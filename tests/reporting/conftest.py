@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from contract.ingest_report import IngestReport
 from reporting.run_report import (
     Evaluation,
     ExampleSession,
@@ -47,32 +48,34 @@ def _slice(name: str, factor: float, baseline_factor: float | None) -> SliceMetr
     return SliceMetrics(name, metrics, baseline, {k: metrics[k] - baseline[k] for k in metrics if k != "example_count"})
 
 
-INGEST = {
-    "passed": True,
-    "problems": [],
-    "max_bad_fraction": 0.05,
-    "clicks": {
-        "rows": 60000,
-        "kept": 59000,
-        "bad_rows": 600,
-        "bad_fraction": 0.01,
-        "bad": {"unknown_item": 500, "unparsable_timestamp": 100},
-        "filtered": {"short_session": 400},
-    },
-    "catalog": {
-        "rows": 2510,
-        "items": 2500,
-        "categories": 120,
-        "bad_rows": 10,
-        "bad_fraction": 0.004,
-        "bad": {"catalog_duplicate_item": 10},
-    },
-    "splits": {
-        name: {"sessions": n, "examples": 4 * n, "clicks": 5 * n, "target_items": n // 2}
-        for name, n in (("train", 9000), ("eval", 1500), ("test", 1400))
-    },
-    "samples": {"unparsable_timestamp": ["s1,i1,<script>alert(1)</script>", "s2,i2,yesterday"]},
-}
+INGEST = IngestReport.from_dict(
+    {
+        "passed": True,
+        "problems": [],
+        "max_bad_fraction": 0.05,
+        "clicks": {
+            "rows": 60000,
+            "kept": 59000,
+            "bad_rows": 600,
+            "bad_fraction": 0.01,
+            "bad": {"unknown_item": 500, "unparsable_timestamp": 100},
+            "filtered": {"short_session": 400},
+        },
+        "catalog": {
+            "rows": 2510,
+            "items": 2500,
+            "categories": 120,
+            "bad_rows": 10,
+            "bad_fraction": 0.004,
+            "bad": {"catalog_duplicate_item": 10},
+        },
+        "splits": {
+            name: {"sessions": n, "examples": 4 * n, "clicks": 5 * n, "target_items": n // 2}
+            for name, n in (("train", 9000), ("eval", 1500), ("test", 1400))
+        },
+        "samples": {"unparsable_timestamp": ["s1,i1,<script>alert(1)</script>", "s2,i2,yesterday"]},
+    }
+)
 
 
 def make_run(baseline: bool) -> RunData:

@@ -51,17 +51,17 @@ def finished_run(tmp_path_factory):
 def test_examples_match_report_and_statistics(finished_run):
     config, _ = finished_run
     report = report_lib.read_report(_output(config, "SessionExampleGen", "ingest_report"))
-    assert report["passed"], report["problems"]
+    assert report.passed, report.problems
     examples_dir = _output(config, "SessionExampleGen", "examples")
     statistics_dir = _output(config, "StatisticsGen", "statistics")
     for split in contract.SPLITS:
         written = _count(os.path.join(examples_dir, f"Split-{split}", "*.gz"))
         stats = tfdv.load_stats_binary(os.path.join(statistics_dir, f"Split-{split}", "FeatureStats.pb"))
-        assert written == report["splits"][split]["examples"] == stats.datasets[0].num_examples
+        assert written == report.splits[split].examples == stats.datasets[0].num_examples
         # n clicks in a session give n - 1 examples.
-        assert written == report["splits"][split]["clicks"] - report["splits"][split]["sessions"]
+        assert written == report.splits[split].clicks - report.splits[split].sessions
     # The embedded data is fixed, so its counts are too (README, data/default/README.md).
-    assert {s: report["splits"][s]["examples"] for s in contract.SPLITS} == {
+    assert {s: report.splits[s].examples for s in contract.SPLITS} == {
         "train": 37_102,
         "eval": 5_969,
         "test": 5_738,
@@ -74,11 +74,11 @@ def test_bad_rows_are_those_injected_and_every_row_is_accounted_for(finished_run
     with open(os.path.join(DEFAULT_DATA_DIR, "injected_bad_rows.json")) as f:
         injected = json.load(f)
     catalog_injected = injected.pop("catalog")
-    assert report["clicks"]["bad"] == injected
-    assert report["catalog"]["bad"] == catalog_injected
-    clicks = report["clicks"]
-    assert clicks["rows"] == clicks["kept"] + clicks["bad_rows"] + sum(clicks["filtered"].values())
-    assert all(len(report["samples"][reason]) == 5 for reason in injected)
+    assert report.clicks.bad == injected
+    assert report.catalog.bad == catalog_injected
+    clicks = report.clicks
+    assert clicks.rows == clicks.kept + clicks.bad_rows + sum(clicks.filtered.values())
+    assert all(len(report.samples[reason]) == 5 for reason in injected)
     assert "PASSED" in summary and "unparsable_timestamp" in summary
 
 

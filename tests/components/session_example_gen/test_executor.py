@@ -213,7 +213,7 @@ def test_csv_counters_count_every_reason(runs, variant):
         "target_items/test": 2,
     }
     report = build_report(stats, runs[variant]["counters"]["samples"], CSV_CONFIG.split_names, 1.0)
-    assert report["problems"] == []
+    assert report.problems == ()
 
 
 def test_csv_samples_are_the_raw_rows(runs):
@@ -288,7 +288,7 @@ def test_parquet_counters_and_time_split(runs):
         "clicks/kept/test": 2,
     }
     assert (stats["catalog/rows"], stats["catalog/items"], stats["catalog/categories"]) == (6, 6, 0)
-    assert build_report(stats, run["counters"]["samples"], PARQUET_CONFIG.split_names, 1.0)["problems"] == []
+    assert build_report(stats, run["counters"]["samples"], PARQUET_CONFIG.split_names, 1.0).problems == ()
     examples = run["examples"]
     assert _sequences(examples["train"]) == [("1", 1, ("a",), "b", T0 + 60)]
     assert _sequences(examples["eval"]) == [("2", 1, ("c",), "d", T0 + 2 * DAY + 60)]

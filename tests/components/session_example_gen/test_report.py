@@ -7,6 +7,7 @@ import pytest
 
 from components.session_example_gen import report as report_lib
 from components.session_example_gen.report import build_report, read_report, render_markdown, write_report
+from contract.ingest_report import SplitCounts
 
 SPLITS = ("train", "eval", "test")
 
@@ -43,18 +44,18 @@ def _stats(**overrides):
 
 def test_build_report_bad_versus_filtered():
     report = build_report(_stats(), {}, SPLITS, max_bad_fraction=0.05)
-    clicks = report["clicks"]
-    assert clicks["rows"] == 100 and clicks["kept"] == 90
-    assert clicks["bad"] == {"unknown_item": 2, "unparsable_timestamp": 2}
-    assert clicks["filtered"] == {"collapsed_repeat": 1, "short_session": 5}
-    assert clicks["bad_rows"] == 4
-    assert clicks["bad_fraction"] == pytest.approx(0.04)
-    catalog = report["catalog"]
-    assert catalog["rows"] == 10 and catalog["items"] == 9 and catalog["categories"] == 3
-    assert catalog["bad_rows"] == 2 and catalog["bad_fraction"] == pytest.approx(0.2)
-    assert report["splits"]["train"] == {"sessions": 20, "examples": 50, "clicks": 70, "target_items": 8}
-    assert list(report["splits"]) == list(SPLITS)
-    [problem] = report["problems"]  # the catalog's 2 bad rows of 10 are over 5%
+    clicks = report.clicks
+    assert clicks.rows == 100 and clicks.kept == 90
+    assert clicks.bad == {"unknown_item": 2, "unparsable_timestamp": 2}
+    assert clicks.filtered == {"collapsed_repeat": 1, "short_session": 5}
+    assert clicks.bad_rows == 4
+    assert clicks.bad_fraction == pytest.approx(0.04)
+    catalog = report.catalog
+    assert catalog.rows == 10 and catalog.items == 9 and catalog.categories == 3
+    assert catalog.bad_rows == 2 and catalog.bad_fraction == pytest.approx(0.2)
+    assert report.splits["train"] == SplitCounts(sessions=20, examples=50, clicks=70, target_items=8)
+    assert list(report.splits) == list(SPLITS)
+    [problem] = report.problems  # the catalog's 2 bad rows of 10 are over 5%
     assert problem.startswith("20.00% of catalog rows are bad, over the limit of 5.00%")
 
 
@@ -62,62 +63,62 @@ def test_build_report_passes_at_exactly_the_limit_and_fails_just_above():
     # 5 bad rows of 100 (filtered ones do not count): exactly 5%.
     at_limit = _stats(**{"clicks/kept/train": 69, "clicks/skipped/unknown_item": 3})
     report = build_report(at_limit, {}, SPLITS, max_bad_fraction=0.05)
-    assert report["clicks"]["bad_fraction"] == 0.05
-    assert not any("of clicks rows are bad" in p for p in report["problems"])
+    assert report.clicks.bad_fraction == 0.05
+    assert not any("of clicks rows are bad" in p for p in report.problems)
     above = _stats(**{"clicks/kept/train": 68, "clicks/skipped/unknown_item": 4})
     report = build_report(above, {}, SPLITS, max_bad_fraction=0.05)
-    assert report["passed"] is False
-    [problem] = [p for p in report["problems"] if "of clicks rows are bad" in p]
+    assert report.passed is False
+    [problem] = [p for p in report.problems if "of clicks rows are bad" in p]
     assert "6.00%" in problem and "5.00%" in problem and "unknown_item=4" in problem
 
 
 def test_build_report_passes_when_everything_adds_up():
     report = build_report(_stats(), {}, SPLITS, max_bad_fraction=0.25)
-    assert report["problems"] == [] and report["passed"] is True
+    assert report.problems == () and report.passed is True
 
 
 def test_build_report_catalog_limit():
     report = build_report(_stats(), {}, SPLITS, max_bad_fraction=0.1)
-    assert report["passed"] is False
-    assert any(p.startswith("20.00% of catalog rows are bad") for p in report["problems"])
+    assert report.passed is False
+    assert any(p.startswith("20.00% of catalog rows are bad") for p in report.problems)
 
 
 def test_build_report_flags_unaccounted_click_rows():
     report = build_report(_stats(**{"clicks/rows": 103}), {}, SPLITS, max_bad_fraction=0.5)
-    assert report["passed"] is False
-    assert any(p.startswith("3 click rows are neither kept nor counted") for p in report["problems"])
+    assert report.passed is False
+    assert any(p.startswith("3 click rows are neither kept nor counted") for p in report.problems)
     # Over-counting is a bug too.
     report = build_report(_stats(**{"clicks/rows": 99}), {}, SPLITS, max_bad_fraction=0.5)
-    assert any(p.startswith("-1 click rows") for p in report["problems"])
+    assert any(p.startswith("-1 click rows") for p in report.problems)
 
 
 def test_build_report_flags_unaccounted_catalog_rows():
     # An unparsable price keeps the item, so it does not explain a missing item.
     report = build_report(_stats(**{"catalog/rows": 11}), {}, SPLITS, max_bad_fraction=0.5)
-    assert any(p.startswith("1 catalog rows are unaccounted") for p in report["problems"])
+    assert any(p.startswith("1 catalog rows are unaccounted") for p in report.problems)
 
 
 def test_build_report_flags_an_empty_split():
     stats = _stats(**{"examples/eval": None, "sessions/eval": None})
     report = build_report(stats, {}, SPLITS, max_bad_fraction=0.5)
-    assert report["problems"] == ["split 'eval' has no examples"]
-    assert report["splits"]["eval"]["examples"] == 0
+    assert report.problems == ("split 'eval' has no examples",)
+    assert report.splits["eval"].examples == 0
     # A split the config names but the data never produced is flagged as well.
     report = build_report(_stats(), {}, ("train", "holdout"), max_bad_fraction=0.5)
-    assert report["problems"] == ["split 'holdout' has no examples"]
+    assert report.problems == ("split 'holdout' has no examples",)
 
 
 def test_build_report_flags_zero_rows():
     report = build_report({}, {}, ("train",), max_bad_fraction=0.05)
-    assert report["passed"] is False
-    assert "the click log has no data rows" in report["problems"]
-    assert report["clicks"]["bad_fraction"] == 0.0 and report["catalog"]["bad_fraction"] == 0.0
+    assert report.passed is False
+    assert "the click log has no data rows" in report.problems
+    assert report.clicks.bad_fraction == 0.0 and report.catalog.bad_fraction == 0.0
 
 
 def test_build_report_samples_sorted_by_reason():
     samples = {"unknown_item": ("s1,x,1",), "duplicate_click": ["a", "b"]}
     report = build_report(_stats(), samples, SPLITS, max_bad_fraction=0.5)
-    assert list(report["samples"].items()) == [("duplicate_click", ["a", "b"]), ("unknown_item", ["s1,x,1"])]
+    assert list(report.samples.items()) == [("duplicate_click", ("a", "b")), ("unknown_item", ("s1,x,1",))]
 
 
 def _failing_report():
@@ -139,9 +140,9 @@ def test_render_markdown_verdict_reasons_and_samples():
     assert "**FAILED**" in lines
     assert "- split 'test' has no examples" in lines
     for reason, count in {
-        **report["clicks"]["bad"],
-        **report["clicks"]["filtered"],
-        **report["catalog"]["bad"],
+        **report.clicks.bad,
+        **report.clicks.filtered,
+        **report.catalog.bad,
     }.items():
         [row] = [line for line in lines if line.startswith(f"| {reason} |")]
         assert row.endswith(f"| {count:,} |")
@@ -149,7 +150,7 @@ def test_render_markdown_verdict_reasons_and_samples():
     assert "| unknown_item | bad | 2 |" in lines
     assert "| train | 20 | 50 | 70 | 8 |" in lines
     # One line per reason, every sample on it, even with newlines or backquotes in a sample.
-    for reason, rows in report["samples"].items():
+    for reason, rows in report.samples.items():
         [line] = [line for line in lines if line.startswith(f"- `{reason}`")]
         assert line.count("`") == 2 + 2 * len(rows)
     assert "- `unknown_item`: `s1,x,1`; `s2,y,2`" in lines
@@ -172,7 +173,10 @@ def test_write_and_read_report_round_trip(tmp_path):
     write_report(report, directory)
     assert sorted(os.listdir(directory)) == [report_lib.REPORT_JSON, report_lib.REPORT_MARKDOWN]
     restored = read_report(directory)
-    assert restored == json.loads(json.dumps(report))
-    assert list(restored["splits"]) == ["test", "train", "eval"]
+    assert restored == report
+    assert list(restored.splits) == ["test", "train", "eval"]
+    with open(os.path.join(directory, report_lib.REPORT_JSON)) as f:
+        written = json.load(f)  # the derived counts are there for readers that are not Python
+    assert written["passed"] is True and written["clicks"]["bad_rows"] == 4
     with open(os.path.join(directory, report_lib.REPORT_MARKDOWN)) as f:
         assert f.read() == render_markdown(report)
