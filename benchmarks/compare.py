@@ -32,13 +32,15 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import contract
 from benchmarks import train as bench
-from benchmarks.common import RESULTS_DIR, peak_rss_mb, write_result
+from benchmarks.common import RESULTS_DIR, environment, peak_rss_mb, write_result
 from benchmarks.search import compare_config, load_search
 from model.config import BASELINES, VARIANTS, ModelConfig
+from reporting.comparison import BASELINE, MODEL, Comparison, ComparisonRow, write_comparison_report
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 FAMILY = ("TRec_id", "MuTRec_id", "TRec_title", "MeTRec", "M2TRec", "M2TRec_hybrid", "HierSRec")
@@ -89,7 +91,7 @@ def unavailable(dataset: str, row: str) -> str | None:
     return None
 
 
-def _baseline_row(dataset: str, row: str, work_dir: str) -> dict[str, Any]:
+def _baseline_row(dataset: str, row: str, work_dir: str) -> ComparisonRow:
     from benchmarks.baselines import VSKNN, Pop
 
     prepared, catalog = bench.load(dataset, work_dir)
@@ -105,100 +107,81 @@ def _baseline_row(dataset: str, row: str, work_dir: str) -> dict[str, Any]:
     start = time.time()
     prefix_length = bench.DATASETS[dataset].ingest.max_prefix_length  # what the examples hold
     metrics = bench.evaluate(model, catalog, prepared["splits"][contract.TEST], prefix_length)
-    return {
-        "row": row,
-        "family": "baseline",
-        "metrics": metrics,
-        "train_wall_s": round(train_s, 1),
-        "train_examples_per_s": None,
-        "parameters": None,
-        "peak_rss_mb": round(peak_rss_mb()),
-        "epochs_run": None,
-        "hyperparameters": hyperparameters,
-        "eval_wall_s": round(time.time() - start, 1),
-    }
+    return ComparisonRow(
+        row=row,
+        family=BASELINE,
+        metrics=metrics,
+        train_wall_s=round(train_s, 1),
+        peak_rss_mb=round(peak_rss_mb()),
+        hyperparameters=hyperparameters,
+        eval_wall_s=round(time.time() - start, 1),
+    )
 
 
-def _neural_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[str, Any]:
+def _neural_row(dataset: str, row: str, work_dir: str, budget: Budget) -> ComparisonRow:
     config = row_config(dataset, row, budget)
     eval_steps = math.ceil(budget.eval_examples / config.batch_size) if budget.eval_examples else None
     result = bench.fit_and_evaluate(dataset, config, work_dir, budget.train_steps(config.batch_size), eval_steps)
-    return {
-        "row": row,
-        "family": "baseline" if row in BASELINES else "model",
-        "metrics": result["metrics"],
-        **{
-            key: result[key]
-            for key in (
-                "train_wall_s",
-                "train_examples_per_s",
-                "parameters",
-                "epochs_run",
-                "examples_seen",
-                "best_val_hit@20",
-                "best_val_mrr@20",
-                "precision",
-            )
-        },
-        "repeat_bonus": result["repeat_bonus"]["chosen"],
-        "peak_rss_mb": round(peak_rss_mb()),
-        "hyperparameters": result["config"],
-        "eval_wall_s": result["eval_wall_s"],
-    }
+    return ComparisonRow(
+        row=row,
+        family=BASELINE if row in BASELINES else MODEL,
+        metrics=result["metrics"],
+        train_wall_s=result["train_wall_s"],
+        train_examples_per_s=result["train_examples_per_s"],
+        parameters=result["parameters"],
+        peak_rss_mb=round(peak_rss_mb()),
+        epochs_run=result["epochs_run"],
+        examples_seen=result["examples_seen"],
+        best_validation={metric: result[f"best_val_{metric}"] for metric in ("hit@20", "mrr@20")},
+        precision=result["precision"],
+        repeat_bonus=result["repeat_bonus"]["chosen"],
+        hyperparameters=result["config"],
+        eval_wall_s=result["eval_wall_s"],
+    )
 
 
-def run_row(dataset: str, row: str, work_dir: str, budget: Budget) -> dict[str, Any]:
+def run_row(dataset: str, row: str, work_dir: str, budget: Budget) -> ComparisonRow:
     """One row, in this process."""
     reason = unavailable(dataset, row)
     if reason:
-        return {
-            "row": row,
-            "family": "model",
-            "unavailable": reason,
-            "metrics": {},
-            "train_wall_s": None,
-            "train_examples_per_s": None,
-            "parameters": None,
-            "peak_rss_mb": None,
-            "epochs_run": None,
-            "hyperparameters": {},
-            "eval_wall_s": None,
-        }
+        return ComparisonRow(row=row, family=MODEL, unavailable=reason)
     if row in ("Pop", "V-SKNN"):
         return _baseline_row(dataset, row, work_dir)
     return _neural_row(dataset, row, work_dir, budget)
 
 
 # --- The table ---------------------------------------------------------------------------
-def _pct(metrics: dict[str, Any], name: str) -> str:
+def _pct(metrics: Mapping[str, float], name: str) -> str:
     return f"{100 * metrics[name]:.2f}" if name in metrics else "–"
 
 
-def markdown_table(result: dict[str, Any]) -> str:
+def markdown_table(result: Comparison) -> str:
     """All rows as one markdown table, in ROWS order (percent; tail and cold/held-out at @20)."""
     order = {name: i for i, name in enumerate(ROWS)}
-    rows = sorted(result["rows"], key=lambda r: order.get(r["row"], len(order)))
-    cold = bench.cold_slice_name(result["dataset"])
-    counts = next((r["metrics"] for r in rows if r["metrics"]), {})
+    rows = sorted(result.rows, key=lambda r: order.get(r.row, len(order)))
+    cold = bench.cold_slice_name(result.dataset)
+    counts = next((r.metrics for r in rows if r.metrics), {})
     lines = [
         f"| row | kind | P@20 | MRR@20 | NDCG@20 | P@10 | MRR@10 | tail P@20 | tail MRR@20 | {cold} P@20 | "
         f"{cold} MRR@20 | train min | train ex/s | epochs | repeat bonus | parameters | peak MB |",
         "|---|---|" + "---:|" * 15,
     ]
     for r in rows:
-        if r.get("unavailable"):
-            lines.append(f"| {r['row']} | {r['family']} | {r['unavailable']} |" + " |" * 14)
+        if r.unavailable:
+            lines.append(f"| {r.row} | {r.family} | {r.unavailable} |" + " |" * 14)
             continue
-        m = r["metrics"]
-        rate = f"{r['train_examples_per_s']:,}" if r["train_examples_per_s"] else "–"
-        params = f"{r['parameters']:,}" if r["parameters"] else "–"
-        bonus = f"{r['repeat_bonus']:g}" if r.get("repeat_bonus") is not None else "–"
+        m = r.metrics
+        rate = f"{r.train_examples_per_s:,}" if r.train_examples_per_s else "–"
+        params = f"{r.parameters:,}" if r.parameters else "–"
+        bonus = f"{r.repeat_bonus:g}" if r.repeat_bonus is not None else "–"
+        minutes = f"{r.train_wall_s / 60:.1f}" if r.train_wall_s is not None else "–"
+        peak = f"{r.peak_rss_mb:,}" if r.peak_rss_mb is not None else "–"
         lines.append(
-            f"| {r['row']} | {r['family']} | {_pct(m['all'], 'hit@20')} | {_pct(m['all'], 'mrr@20')} | "
+            f"| {r.row} | {r.family} | {_pct(m['all'], 'hit@20')} | {_pct(m['all'], 'mrr@20')} | "
             f"{_pct(m['all'], 'ndcg@20')} | {_pct(m['all'], 'hit@10')} | {_pct(m['all'], 'mrr@10')} | "
             f"{_pct(m['tail'], 'hit@20')} | {_pct(m['tail'], 'mrr@20')} | {_pct(m['cold'], 'hit@20')} | "
-            f"{_pct(m['cold'], 'mrr@20')} | {r['train_wall_s'] / 60:.1f} | {rate} | {r['epochs_run'] or '–'} | "
-            f"{bonus} | {params} | {r['peak_rss_mb']:,} |"
+            f"{_pct(m['cold'], 'mrr@20')} | {minutes} | {rate} | {r.epochs_run or '–'} | "
+            f"{bonus} | {params} | {peak} |"
         )
     if counts:
         lines += [
@@ -210,44 +193,39 @@ def markdown_table(result: dict[str, Any]) -> str:
         "Repeat bonus: the logit bonus of the session's own items the row scored with (chosen on validation, "
         "or 0 where the preset has none); –: the row predates it, or has no model."
     ]
-    lines += [f"- {r['row']}: {r['note']}" for r in rows if r.get("note")]
-    current = result.get("budget")
+    lines += [f"- {r.row}: {r.note}" for r in rows if r.note]
+    current = result.budget
     lines += [
-        f"- {r['row']}: an earlier run ({_budget_text(r['budget'])}, with the settings of its time), not "
+        f"- {r.row}: an earlier run ({_budget_text(r.budget)}, with the settings of its time), not "
         f"re-run at today's budget ({_budget_text(current)}) yet."
         for r in rows
-        if r.get("epochs_run") and current and r.get("budget") != current
+        if r.epochs_run and r.budget and current and r.budget != current
     ]
     return "\n".join(lines)
 
 
-def _budget_text(budget: dict[str, Any]) -> str:
+def _budget_text(budget: Mapping[str, Any]) -> str:
     if budget.get("train_examples"):
         return f"{budget['train_examples']:,} training examples over {budget['epochs']} validations"
     return f"{budget['epochs']} full epochs"
 
 
-def write_outputs(result: dict[str, Any], results_dir: str) -> None:
-    """compare_<dataset>.json and .md, printed, and the HTML page where reporting has it."""
-    name = f"compare_{result['dataset']}"
-    write_result(name, result, results_dir)
+def write_outputs(result: Comparison, results_dir: str) -> None:
+    """compare_<dataset>.json and .md, printed, and the HTML page."""
+    name = f"compare_{result.dataset}"
+    write_result(name, result.to_dict(), results_dir)
     table = markdown_table(result)
     with open(os.path.join(results_dir, f"{name}.md"), "w") as f:
-        f.write(f"# Comparison on {result['dataset']}\n\n{table}\n")
+        f.write(f"# Comparison on {result.dataset}\n\n{table}\n")
     print(table, flush=True)
-    try:
-        from reporting.comparison import write_comparison_report
-    except ImportError:
-        print("(reporting.comparison is not there yet: no HTML page)")
-        return
-    write_comparison_report(result, os.path.join(results_dir, name))
+    write_comparison_report(dataclasses.replace(result, environment=environment()), os.path.join(results_dir, name))
 
 
-def _load(path: str, dataset: str) -> dict[str, Any]:
+def _load(path: str, dataset: str) -> Comparison:
     if os.path.exists(path):
         with open(path) as f:
-            return {k: v for k, v in json.load(f).items() if k != "environment"}
-    return {"dataset": dataset, "rows": []}
+            return Comparison.from_dict(json.load(f))
+    return Comparison(dataset=dataset, rows=())
 
 
 def main(argv: list[str]) -> None:
@@ -274,7 +252,7 @@ def main(argv: list[str]) -> None:
     if args.row_output:  # the child: one row, in this process
         (row,) = args.row
         with open(args.row_output, "w") as f:
-            json.dump(run_row(args.dataset, row, work_dir, budget), f)
+            json.dump(run_row(args.dataset, row, work_dir, budget).to_dict(), f)
         return
 
     for row in args.row or ROWS:
@@ -299,15 +277,14 @@ def main(argv: list[str]) -> None:
             print(f"!! {row} failed ({failed}); the table keeps its previous entry", flush=True)
             continue
         with open(row_output) as f:
-            entry = {
-                **json.load(f),
-                "command": shlex.join(["python", *command[1:-2]]),
-                "budget": dataclasses.asdict(budget),
-            }
-        result = _load(path, args.dataset)
-        result["budget"] = dataclasses.asdict(budget)
-        result["rows"] = [r for r in result["rows"] if r["row"] != row] + [entry]
-        write_outputs(result, args.results_dir)
+            entry = dataclasses.replace(
+                ComparisonRow.from_dict(json.load(f)),
+                command=shlex.join(["python", *command[1:-2]]),
+                budget=dataclasses.asdict(budget),
+            )
+        stored = _load(path, args.dataset)
+        rows = [r for r in stored.rows if r.row != row] + [entry]
+        write_outputs(Comparison(args.dataset, rows, budget=dataclasses.asdict(budget)), args.results_dir)
 
 
 def _without_rows(argv: list[str]) -> list[str]:

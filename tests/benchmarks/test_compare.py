@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,6 +13,7 @@ from benchmarks.compare import Budget, _without_rows, markdown_table, row_config
 from model import features
 from model.config import ModelConfig
 from model.metrics import popularity_ranks, target_rank
+from reporting.comparison import Comparison, ComparisonRow
 
 CLICKS = np.array([5, 0, 9, 0, 1], "int64")
 CATALOG = types.SimpleNamespace(features={features.TRAIN_CLICKS: CLICKS})
@@ -77,29 +79,26 @@ def test_budget_table_and_child_command_line():
         "1",
     ]
     metrics = {"examples": 10, "hit@10": 0.4, "mrr@10": 0.2, "hit@20": 0.5, "mrr@20": 0.25, "ndcg@20": 0.3}
-    row = {
-        "row": "Pop",
-        "family": "baseline",
-        "metrics": {"all": metrics, "tail": metrics, "cold": {"examples": 0}},
-        "train_wall_s": 6.0,
-        "train_examples_per_s": None,
-        "parameters": None,
-        "peak_rss_mb": 100,
-        "epochs_run": None,
-    }
-    na = {"row": "TRec_title", "family": "model", "unavailable": "n/a: no titles in this data set"}
-    table = markdown_table({"dataset": "diginetica", "rows": [na, row]})
+    row = ComparisonRow(
+        row="Pop",
+        family="baseline",
+        metrics={"all": metrics, "tail": metrics, "cold": {"examples": 0}},
+        train_wall_s=6.0,
+        peak_rss_mb=100,
+    )
+    na = ComparisonRow(row="TRec_title", family="model", unavailable="n/a: no titles in this data set")
+    table = markdown_table(Comparison("diginetica", [na, row]))
     lines = table.splitlines()
     assert lines[2].startswith("| Pop | baseline | 50.00 | 25.00 | 30.00 | 40.00 | 20.00 |")
     assert "| TRec_title | model | n/a: no titles in this data set |" in lines[3]
     assert len({line.count("|") for line in lines[:4]}) == 1
     # The repeat bonus a row scored with is a column: "–" where the row has none recorded.
     assert lines[0].split(" | ")[13:15] == ["epochs", "repeat bonus"] and lines[2].split(" | ")[14] == "–"
-    with_bonus = markdown_table({"dataset": "diginetica", "rows": [{**row, "row": "TRec_id", "repeat_bonus": 3.0}]})
+    with_bonus = markdown_table(Comparison("diginetica", [replace(row, row="TRec_id", repeat_bonus=3.0)]))
     assert with_bonus.splitlines()[2].split(" | ")[14] == "3"
     # A neural row from an earlier budget says so under the table.
-    old = {**row, "row": "SASRec", "epochs_run": 2, "budget": {"train_examples": 300000, "epochs": 2}}
-    table = markdown_table({"dataset": "diginetica", "budget": {"epochs": 3}, "rows": [row, old]})
+    old = replace(row, row="SASRec", epochs_run=2, budget={"train_examples": 300000, "epochs": 2})
+    table = markdown_table(Comparison("diginetica", [row, old], budget={"epochs": 3}))
     assert table.endswith(
         "- SASRec: an earlier run (300,000 training examples over 2 validations, with the settings "
         "of its time), not re-run at today's budget (3 full epochs) yet."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contract.ingest_report import IngestReport
+from reporting.comparison import Comparison
 from reporting.run_report import (
     Evaluation,
     ExampleSession,
@@ -194,27 +195,29 @@ UNAVAILABLE = {
 }
 
 
-def _comparison(cold: bool) -> dict:
-    return {
-        "dataset": "diginetica",
-        "machine": "2 cores",
-        "rows": [
-            UNAVAILABLE,
-            _row("POP", "baseline", 0.1, None, cold),
-            _row("V-SKNN", "baseline", 0.95, 40.0, cold),
-            _row("TRec_id", "model", 0.98, 3600.0, cold),
-            _row("M2TRec_hybrid", "model", 1.05, 5400.0, cold),
-        ],
-    }
+def _comparison(cold: bool) -> Comparison:
+    return Comparison.from_dict(
+        {
+            "dataset": "diginetica",
+            "environment": {"cpus": 2},
+            "rows": [
+                UNAVAILABLE,
+                _row("POP", "baseline", 0.1, None, cold),
+                _row("V-SKNN", "baseline", 0.95, 40.0, cold),
+                _row("TRec_id", "model", 0.98, 3600.0, cold),
+                _row("M2TRec_hybrid", "model", 1.05, 5400.0, cold),
+            ],
+        }
+    )
 
 
 @pytest.fixture
-def comparison_result() -> dict:
+def comparison_result() -> Comparison:
     """compare_<dataset>.json's shape: a row the data cannot feed, two baselines (one untimed) and two models."""
     return _comparison(cold=True)
 
 
 @pytest.fixture
-def comparison_without_cold() -> dict:
+def comparison_without_cold() -> Comparison:
     """As above, but no test example is cold (the cold slice holds only "examples": 0)."""
     return _comparison(cold=False)

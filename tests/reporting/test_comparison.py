@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from reporting.comparison import write_comparison_report
+from reporting.comparison import Comparison, write_comparison_report
 
 
 def test_table_shows_every_row_as_percentages_with_cost(comparison_result, tmp_path):
     text = Path(write_comparison_report(comparison_result, str(tmp_path))).read_text()
-    for row in comparison_result["rows"]:
-        assert f"<td>{row['row']}</td>" in text
-    m2trec = comparison_result["rows"][4]
-    assert f">{100 * m2trec['metrics']['all']['hit@20']:.2f}%<" in text  # P@20 as a percentage
+    for row in comparison_result.rows:
+        assert f"<td>{row.row}</td>" in text
+    m2trec = comparison_result.rows[4]
+    assert f">{100 * m2trec.metrics['all']['hit@20']:.2f}%<" in text  # P@20 as a percentage
     assert ">5,400 s<" in text and ">2,910,000<" in text and ">2,600 MB<" in text
     assert '<tr class="highlight"><td>M2TRec_hybrid</td>' in text  # the best P@20
-    assert "machine: 2 cores" in text and "item_dim=64" in text
+    assert "cpus: 2" in text and "item_dim=64" in text
     assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".png")) == [
         "accuracy-vs-time.png",
         "bars-mrr-at-20.png",
@@ -46,7 +48,9 @@ def test_a_slice_without_examples_is_left_out_with_a_note(comparison_without_col
 
 
 def test_no_timed_row_gives_a_line_instead_of_the_scatter(comparison_result, tmp_path):
-    untimed = {**comparison_result, "rows": [dict(r, train_wall_s=None) for r in comparison_result["rows"]]}
+    untimed = dataclasses.replace(
+        comparison_result, rows=[dataclasses.replace(r, train_wall_s=None) for r in comparison_result.rows]
+    )
     text = Path(write_comparison_report(untimed, str(tmp_path))).read_text()
     assert "No row reports its training time" in text
     assert not os.path.exists(tmp_path / "accuracy-vs-time.png")
@@ -56,14 +60,27 @@ def test_no_timed_row_gives_a_line_instead_of_the_scatter(comparison_result, tmp
     "result, message",
     [
         ({"dataset": "d"}, "non-empty 'rows' list"),
-        ({"rows": [{"row": "x", "metrics": {}}]}, r"row 0 \(x\) needs 'metrics' with an 'all' slice, or 'unavailable'"),
-        ({"rows": [{"row": "x", "unavailable": "n/a", "metrics": {}}]}, "every row is 'unavailable'"),
+        ({"dataset": "d", "rows": [{"metrics": {}}]}, "a comparison row needs 'row'"),
         (
-            {"rows": [{"row": "x", "metrics": {"all": {"examples": 3, "hit@20": 53.9}}}]},
+            {"dataset": "d", "rows": [{"row": "x", "metrics": {}}]},
+            "row x needs 'metrics' with an 'all' slice, or 'unavailable'",
+        ),
+        ({"dataset": "d", "rows": [{"row": "x", "unavailable": "n/a"}]}, "every row is 'unavailable'"),
+        (
+            {"dataset": "d", "rows": [{"row": "x", "metrics": {"all": {"examples": 3, "hit@20": 53.9}}}]},
             r"x: all hit@20 = 53.9 is not a fraction",
+        ),
+        (
+            {"dataset": "d", "rows": [{"row": "x", "best_val_hit@20": 50.1, "unavailable": "n/a"}]},
+            r"unknown ComparisonRow field 'best_val_hit@20'",
         ),
     ],
 )
 def test_bad_input_gets_a_clear_error(result, message, tmp_path):
     with pytest.raises(ValueError, match=message):
-        write_comparison_report(result, str(tmp_path))
+        write_comparison_report(Comparison.from_dict(result), str(tmp_path))
+
+
+def test_a_row_round_trips_through_json(comparison_result):
+    restored = Comparison.from_dict(json.loads(json.dumps(comparison_result.to_dict())))
+    assert restored.rows == comparison_result.rows and restored.dataset == "diginetica"
