@@ -17,6 +17,7 @@ import os
 SERVING_DEFAULT = "serving_default"
 FROM_METADATA = "recommend_from_metadata"
 EXCLUDING = "recommend_excluding"  # serving_default, leaving out the items of `exclude_item_ids`
+IN_TOP_CATEGORIES = "recommend_in_top_categories"  # serving_default over the top leaf categories' items
 TRANSFORM_FEATURES = "transform_features"
 SERVE_EXAMPLES = "serve_examples"
 # Signature input and output names.

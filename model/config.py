@@ -156,7 +156,8 @@ class ModelConfig:
     # Serving.
     top_k: int = 20
     top_categories: int = 3
-    # HierSRec at serving: score only items in the top-N predicted leaf categories (0: all).
+    # The recommend_in_top_categories signature (models with category heads): it scores only
+    # the items of the session's N most likely leaf categories (HierSRec); 0: not exported.
     candidate_categories: int = 0
 
     def __post_init__(self) -> None:

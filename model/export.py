@@ -11,6 +11,10 @@ Signatures (dense inputs and outputs; `K` = ModelConfig.top_k, padding is the em
   `category_paths` as `A > B > C`, `brands`, `prices` (< 0 when unknown) and optionally
   `item_ids`), so a session of items the model never saw gets recommendations. The raw
   metadata goes through the same Transform graph as in training.
+- `recommend_in_top_categories` (models with category heads, `candidate_categories` N > 0):
+  serving_default scoring only the items of the session's N most likely leaf categories
+  (HierSRec's candidate set), so a request does a fraction of the work; a session whose
+  next item lies outside them misses it.
 - `serve_examples`: serving_default for serialized session tf.Examples (what TFMA feeds).
 - `transform_features`: serialized session tf.Examples -> `item_ids` (as serving_default
   takes them), the label `target_item_id` and the Evaluator's slice keys.
@@ -37,6 +41,7 @@ from contract.model_api import (
     EXCLUDE_ITEM_IDS,
     EXCLUDING,
     FROM_METADATA,
+    IN_TOP_CATEGORIES,
     ITEM_IDS,
     KNOWN_ITEMS,
     PRICES,
@@ -168,13 +173,29 @@ class RecommenderModule(tf.Module):
             [catalog.features[features.category_level(k)] for k in range(1, catalog.category_levels + 1)], 1
         )
         self.item_categories = tf.constant(item_categories)
-        # HierSRec's candidate filter compares padded scores with each item's leaf category.
-        self.padded_leaf_categories = tf.constant(pad_items(item_categories[:, -1], axis=0, value=-1))
+        if self.has_category_heads:
+            # The candidate path (HierSRec): scoring vectors grouped by leaf category, so the
+            # items of one category are one contiguous block, rows offsets[c]:offsets[c + 1].
+            leaves = item_categories[:, -1]
+            leaf_classes = model.vocab_sizes[features.category_level(catalog.category_levels)]  # the leaf head's
+            order = np.argsort(leaves, kind="stable")
+            self.leaf_offsets = tf.constant(
+                np.concatenate([[0], np.cumsum(np.bincount(leaves, minlength=leaf_classes))]),
+                tf.int32,
+            )
+            self.grouped_rows = tf.constant(order.astype(np.int32))
+            self.grouped_scoring_vectors = tf.Variable(
+                np.ascontiguousarray(self.scoring_vectors.numpy()[:, order].T), trainable=False, name="grouped_vectors"
+            )
         self.item_train_clicks = tf.constant(catalog.features[features.TRAIN_CLICKS])
 
     @property
     def model(self) -> SessionRecommender:
         return self._model.value
+
+    @property
+    def has_category_heads(self) -> bool:
+        return bool(self.category_names) and self.config.uses_category_heads
 
     # --- Shared ---------------------------------------------------------------------------
     def _recommend(
@@ -184,12 +205,15 @@ class RecommenderModule(tf.Module):
         rows: tf.Tensor,
         unknown: tf.Tensor,
         excluded_rows: tf.Tensor | None = None,
+        candidate_categories: int = 0,
     ) -> dict[str, tf.Tensor]:
         """Outputs for sessions of `prefix_vectors`; `rows`: their catalog rows (< 0: padding, or not in the catalog).
 
         `excluded_rows` (`[batch, n]`, < 0: none) are catalog rows each session must not be
-        recommended: they score below every other item, and where fewer than K items are
-        left, the rest of the list is empty ("", score 0).
+        recommended: they score below every other item. With `candidate_categories` N > 0,
+        only the items of the session's N most likely leaf categories are scored
+        (`_top_k_in_categories`). Where fewer than K items are left, the rest of the list is
+        empty ("", score 0).
 
         A session with no item the model knows is answered on its own row, not refused with
         an error that would fail every session batched with it: its `known_items` is 0, its
@@ -201,21 +225,17 @@ class RecommenderModule(tf.Module):
         # It reads a stand-in first position so that the batch runs; its outputs are blanked below.
         mask = mask | (empty[:, None] & (tf.range(tf.shape(mask)[1]) == 0)[None, :])
         session, category_logits = self.model.encode_session(prefix_vectors, mask, training=False)
-        scores = self.model.add_repeat_bonus(self.model.score_prepared(session, self.scoring_vectors), rows)
-        if self.config.candidate_categories and category_logits:
-            # HierSRec's candidate set: only items in the top-N predicted leaf categories.
-            leaf = tf.math.top_k(category_logits[-1], k=self.config.candidate_categories).indices
-            allowed = tf.reduce_any(
-                self.padded_leaf_categories[None, :, None] == tf.cast(leaf[:, None, :], tf.int32), -1
-            )
-            scores = tf.where(allowed, scores, tf.float32.min)
-        if excluded_rows is not None:
-            excluded = tf.where(excluded_rows >= 0)  # [m, 2]: (session, position) of each catalog item
-            at = tf.stack([excluded[:, 0], tf.gather_nd(tf.cast(excluded_rows, tf.int64), excluded)], axis=1)
-            scores = tf.tensor_scatter_nd_update(scores, at, tf.fill([tf.shape(at)[0]], tf.float32.min))
-        top_scores, top_rows = top_k_by_blocks(scores, self.config.top_k, items=self.num_items)
+        if candidate_categories:
+            top_scores, top_rows = self._top_k_in_categories(session, category_logits[-1], rows, candidate_categories)
+        else:
+            scores = self.model.add_repeat_bonus(self.model.score_prepared(session, self.scoring_vectors), rows)
+            if excluded_rows is not None:
+                excluded = tf.where(excluded_rows >= 0)  # [m, 2]: (session, position) of each catalog item
+                at = tf.stack([excluded[:, 0], tf.gather_nd(tf.cast(excluded_rows, tf.int64), excluded)], axis=1)
+                scores = tf.tensor_scatter_nd_update(scores, at, tf.fill([tf.shape(at)[0]], tf.float32.min))
+            top_scores, top_rows = top_k_by_blocks(scores, self.config.top_k, items=self.num_items)
         outputs = {TOP_K_IDS: tf.gather(self.item_ids, top_rows), TOP_K_SCORES: top_scores}
-        if excluded_rows is not None:
+        if excluded_rows is not None or candidate_categories:
             left_out = top_scores <= tf.float32.min
             outputs = {
                 TOP_K_IDS: tf.where(left_out, tf.constant(b""), outputs[TOP_K_IDS]),
@@ -229,20 +249,56 @@ class RecommenderModule(tf.Module):
         outputs = {name: tf.where(empty[:, None], tf.zeros_like(value), value) for name, value in outputs.items()}
         return {**outputs, UNKNOWN_ITEMS: unknown, KNOWN_ITEMS: known}
 
-    def _recommend_ids(self, item_ids: tf.Tensor, excluded_rows: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+    def _top_k_in_categories(
+        self, session: tf.Tensor, leaf_logits: tf.Tensor, rows: tf.Tensor, categories: int
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Top-K (scores, catalog rows) among the items of each session's `categories` most likely leaf categories.
+
+        HierSRec's candidate set. Only those items' vectors are gathered and scored, so the
+        work follows the candidates, not the catalog: their blocks of the grouped vectors are
+        cut out per session, padded to the longest candidate list of the batch, and scored
+        with the repeat bonus. Slots past a session's candidates score float32.min, below
+        every real score, so a list shorter than K ends in them.
+        """
+        top_leaves = tf.math.top_k(leaf_logits, k=tf.minimum(categories, tf.shape(leaf_logits)[1])).indices
+        batch, leaves = tf.shape(top_leaves)[0], tf.shape(top_leaves)[1]
+        starts = tf.reshape(tf.gather(self.leaf_offsets, top_leaves), [-1])
+        limits = tf.reshape(tf.gather(self.leaf_offsets, top_leaves + 1), [-1])
+        positions = tf.RaggedTensor.from_row_lengths(
+            tf.ragged.range(starts, limits).flat_values,
+            tf.reduce_sum(tf.reshape(limits - starts, [batch, leaves]), axis=1),
+        ).to_tensor(default_value=-1)  # [batch, candidates]: rows of the grouped vectors, -1 past the end
+        real = positions >= 0
+        vectors = tf.gather(self.grouped_scoring_vectors, tf.maximum(positions, 0))
+        scores = tf.einsum("bd,bcd->bc", self.model.scoring_session(session), vectors)
+        candidate_rows = tf.gather(self.grouped_rows, tf.maximum(positions, 0))
+        if self.model.repeat_bonus is not None:
+            own = tf.reduce_any((candidate_rows[:, :, None] == rows[:, None, :]) & (rows[:, None, :] >= 0), axis=-1)
+            scores += self.model.repeat_bonus.bonus * tf.cast(own, tf.float32)
+        scores = tf.where(real, scores, tf.float32.min)
+        k = self.config.top_k
+        # Fewer candidates than K: pad the scores first, so the outputs are [batch, K] always.
+        scores = tf.pad(scores, [[0, 0], [0, tf.maximum(k - tf.shape(scores)[1], 0)]], constant_values=tf.float32.min)
+        candidate_rows = tf.pad(candidate_rows, [[0, 0], [0, tf.maximum(k - tf.shape(candidate_rows)[1], 0)]])
+        best = tf.math.top_k(scores, k=k)
+        return best.values, tf.gather(candidate_rows, best.indices, batch_dims=1)
+
+    def recommend_ids(
+        self, item_ids: tf.Tensor, excluded_rows: tf.Tensor | None = None, candidate_categories: int = 0
+    ) -> dict[str, tf.Tensor]:
         """Sessions of item ids (`[batch, length]`, "" as padding) -> `_recommend`'s outputs."""
         rows, unknown = prefix_rows(
             tf.ragged.boolean_mask(item_ids, item_ids != ""), self.table, self.config.max_prefix_length
         )
         prefix_vectors = tf.gather(self.item_vectors, tf.maximum(rows, 0))
-        return self._recommend(prefix_vectors, rows != PADDING, rows, unknown, excluded_rows)
+        return self._recommend(prefix_vectors, rows != PADDING, rows, unknown, excluded_rows, candidate_categories)
 
     # --- Signatures -----------------------------------------------------------------------
     # autograph=False: no Python control flow on tensors here, and converting the TFT layer's
     # tf_keras code takes seconds per signature.
     @tf.function(input_signature=[_matrix(tf.string, ITEM_IDS)], autograph=False)
     def serve(self, item_ids: tf.Tensor) -> dict[str, tf.Tensor]:
-        return self._recommend_ids(item_ids)
+        return self.recommend_ids(item_ids)
 
     @tf.function(input_signature=[_matrix(tf.string, ITEM_IDS), _matrix(tf.string, EXCLUDE_ITEM_IDS)], autograph=False)
     def serve_excluding(self, item_ids: tf.Tensor, exclude_item_ids: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -254,7 +310,12 @@ class RecommenderModule(tf.Module):
         )
         with tf.control_dependencies([check]):
             excluded_rows = tf.where(exclude_item_ids != "", self.table.lookup(exclude_item_ids), PADDING)
-        return self._recommend_ids(item_ids, excluded_rows)
+        return self.recommend_ids(item_ids, excluded_rows)
+
+    @tf.function(input_signature=[_matrix(tf.string, ITEM_IDS)], autograph=False)
+    def serve_in_top_categories(self, item_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        """serving_default over the items of the session's `candidate_categories` most likely leaf categories."""
+        return self.recommend_ids(item_ids, candidate_categories=self.config.candidate_categories)
 
     @tf.function(
         input_signature=[
@@ -385,7 +446,7 @@ def export_serving_model(
     setup: TrainingSetup,
     export_dir: str,
 ) -> RecommenderModule:
-    """Writes the SavedModel with the three signatures; `catalog` decides what can be recommended."""
+    """Writes the SavedModel with the signatures above; `catalog` decides what can be recommended."""
     module = RecommenderModule(model, catalog, tft_output, setup)
     signatures = {
         SERVING_DEFAULT: module.serve.get_concrete_function(),
@@ -394,5 +455,7 @@ def export_serving_model(
         TRANSFORM_FEATURES: module.transform_features.get_concrete_function(),
         SERVE_EXAMPLES: module.serve_examples.get_concrete_function(),
     }
+    if module.has_category_heads and setup.model.candidate_categories:
+        signatures[IN_TOP_CATEGORIES] = module.serve_in_top_categories.get_concrete_function()
     tf.saved_model.save(module, export_dir, signatures=signatures)
     return module

@@ -200,11 +200,17 @@ def pad(sessions: list[list[str]]) -> np.ndarray:
     return np.array([s + [""] * (width - len(s)) for s in sessions], dtype=object)
 
 
+CANDIDATE_CATEGORIES = 3  # the exported model's recommend_in_top_categories
+
+
 @pytest.fixture(scope="session")
 def exported(ingested, ingested_catalog, tmp_path_factory) -> Exported:
-    """A small M2TRec with a repeat bonus, trained for a few steps and exported as version 1 (shared by model and serving tests)."""
+    """A small M2TRec with a repeat bonus and the candidate signature, trained for a few steps and exported as
+    version 1 (shared by model and serving tests)."""
     catalog = ingested_catalog.catalog
-    config = ModelConfig.preset("M2TRec", **SMALL, epochs=1, top_k=20, repeat_bonus=1.0)
+    config = ModelConfig.preset(
+        "M2TRec", **SMALL, epochs=1, top_k=20, repeat_bonus=1.0, candidate_categories=CANDIDATE_CATEGORIES
+    )
     run_dir = tmp_path_factory.mktemp("run")
     model, _ = train(
         config,

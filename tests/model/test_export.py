@@ -19,7 +19,7 @@ from contract import model_api
 from model import export, features
 from model.catalog import catalog_from_examples
 from model.inputs import item_table, prefix_rows
-from tests.conftest import NEW_ITEM
+from tests.conftest import CANDIDATE_CATEGORIES, NEW_ITEM
 from tests.conftest import pad as _pad
 
 
@@ -243,6 +243,51 @@ def test_transform_features_feeds_serving_default_and_gives_slices(exported, ing
     assert lengths.get(1, b"1") == b"1" and lengths.get(3, b"3-4") == b"3-4" and lengths.get(12, b"10+") == b"10+"
     leaf = transformed[model_api.target_category(exported.catalog.category_levels)].numpy()
     assert all(name.count(b" > ") >= 2 for name in leaf)  # leaves of the 3-4 level tree
+
+
+def _all_logits(exported, sessions):
+    rows, _ = prefix_rows(
+        tf.ragged.constant(sessions), item_table(exported.catalog.item_ids), exported.setup.model.max_prefix_length
+    )
+    return ops.convert_to_numpy(exported.model({features.PREFIX_ROWS: rows.numpy()})[features.ITEM_LOGITS])
+
+
+def test_the_candidate_signature_scores_only_the_items_of_the_top_leaf_categories(exported):
+    loaded = tf.saved_model.load(exported.export_dir)
+    sessions = exported.sessions
+    item_ids = tf.constant(_pad(sessions).astype(bytes))
+    out = loaded.signatures[model_api.IN_TOP_CATEGORIES](item_ids=item_ids)
+    full = loaded.signatures[model_api.SERVING_DEFAULT](item_ids=item_ids)
+    assert out[model_api.TOP_K_IDS].shape == (len(sessions), 20)
+    levels = exported.catalog.category_levels
+    assert exported.setup.model.top_categories == CANDIDATE_CATEGORIES  # so top_categories_l{leaf} names them
+    np.testing.assert_array_equal(out[model_api.top_categories(levels)], full[model_api.top_categories(levels)])
+    leaf_names = np.asarray(
+        loaded.category_names[-1].numpy()[exported.catalog.features[features.category_level(levels)]]
+    )
+    row_of = {item: row for row, item in enumerate(exported.catalog.item_ids.astype(str))}
+    logits = _all_logits(exported, sessions)
+    for i, (ids, scores) in enumerate(zip(out[model_api.TOP_K_IDS].numpy(), out[model_api.TOP_K_SCORES].numpy())):
+        top_leaves = set(out[model_api.top_categories(levels)].numpy()[i])
+        candidates = [row for row, name in enumerate(leaf_names) if name in top_leaves]
+        # The exact top-K of the full scores, restricted to the candidates.
+        expected = sorted(candidates, key=lambda row: -logits[i, row])[:20]
+        served = [row_of[item.decode()] for item in ids if item]
+        assert len(served) == min(20, len(candidates))
+        np.testing.assert_allclose(scores[: len(served)], logits[i, served], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(scores[: len(served)], logits[i, expected], rtol=1e-5, atol=1e-5)
+        # Fewer candidates than K: the list ends in empty slots.
+        assert ids[len(served) :].tolist() == [b""] * (20 - len(served)) and not scores[len(served) :].any()
+
+
+def test_candidates_of_every_category_are_serving_default(exported):
+    every = exported.model.vocab_sizes[features.category_level(exported.catalog.category_levels)]
+    module = export.RecommenderModule(exported.model, exported.catalog, exported.tft_output, exported.setup)
+    item_ids = tf.constant(_pad(exported.sessions).astype(bytes))
+    out = module.recommend_ids(item_ids, candidate_categories=every)
+    full = module.serve(item_ids)
+    np.testing.assert_allclose(out[model_api.TOP_K_SCORES], full[model_api.TOP_K_SCORES], rtol=1e-5, atol=1e-5)
+    assert (out[model_api.TOP_K_IDS].numpy() == full[model_api.TOP_K_IDS].numpy()).mean() > 0.95  # up to near-ties
 
 
 def test_graph_holds_only_tf_and_tensorflow_text_ops(exported):
