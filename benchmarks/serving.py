@@ -7,7 +7,10 @@ as initialized: latency does not depend on them) is exported with warm-up reques
 served by `python -m serving.cli serve` in its own process, one per server setup in
 SERVER_SETUPS: the default (micro-batching on, one-thread op pools, as TF Serving's
 `--tensorflow_intra_op_parallelism=1 --tensorflow_inter_op_parallelism=1`), batching off,
-and TF's own thread pools. A load generator in another process runs 1, 4 and 16
+TF's own thread pools, and the default server answering `recommend_in_top_categories`
+(the candidate path; untrained, its top categories are arbitrary ones, so it scores an
+average category's share of items, not a trained model's: benchmarks/candidates.py
+measures that). A load generator in another process runs 1, 4 and 16
 concurrent clients, each sending real test sessions (batch 1) one after another as TF
 Serving Predict requests, for `--seconds` per client count.
 
@@ -24,6 +27,7 @@ how much of a request's latency is the model's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import socket
@@ -36,12 +40,26 @@ from typing import Any
 
 import numpy as np
 
+from contract.model_api import IN_TOP_CATEGORIES, ITEM_IDS, SERVING_DEFAULT
+
 CLIENTS = (1, 4, 16)
-# Setup name -> `serving.cli serve` flags.
+# recommend_in_top_categories' N (benchmarks/candidates.py: the share of items it scores).
+CANDIDATE_CATEGORIES = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """A server's `serving.cli serve` flags, and the signature its requests ask for."""
+
+    flags: tuple[str, ...] = ()
+    signature: str = SERVING_DEFAULT
+
+
 SERVER_SETUPS = {
-    "default": [],
-    "no batching": ["--no-batching"],
-    "TF's thread pools": ["--intra-op-threads", "0", "--inter-op-threads", "0"],
+    "default": Setup(),
+    "no batching": Setup(("--no-batching",)),
+    "TF's thread pools": Setup(("--intra-op-threads", "0", "--inter-op-threads", "0")),
+    f"top {CANDIDATE_CATEGORIES} categories": Setup(signature=IN_TOP_CATEGORIES),
 }
 MODEL_NAME = "diginetica"
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
@@ -77,6 +95,7 @@ def _export(work_dir: str) -> tuple[str, list[list[str]]]:
         pooling="attention",
         cosine_scores=True,
         temperature=0.08,
+        candidate_categories=CANDIDATE_CATEGORIES,
     )
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
     version_dir = os.path.join(work_dir, MODEL_NAME, "1")
@@ -98,8 +117,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def load(target: str, clients: int, seconds: float, sessions: list[list[str]]) -> dict[str, Any]:
-    """`clients` concurrent clients send Predict requests one after another for `seconds`; latency in ms.
+def load(target: str, signature: str, clients: int, seconds: float, sessions: list[list[str]]) -> dict[str, Any]:
+    """`clients` concurrent clients send Predict requests to `signature` one after another for `seconds`; latency in ms.
 
     Each client has its own channel and waits for its answer before the next request. They
     are coroutines on one asyncio loop (grpc.aio), not threads: on a 2-core machine shared
@@ -118,8 +137,8 @@ def load(target: str, clients: int, seconds: float, sessions: list[list[str]]) -
     requests = []
     for session in sessions:
         request = predict_pb2.PredictRequest()
-        request.model_spec.name = MODEL_NAME
-        tensors.fill_proto(request.inputs["item_ids"], np.array([[s.encode() for s in session]], dtype=object))
+        request.model_spec.name, request.model_spec.signature_name = MODEL_NAME, signature
+        tensors.fill_proto(request.inputs[ITEM_IDS], np.array([[s.encode() for s in session]], dtype=object))
         requests.append(request.SerializeToString())
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
@@ -160,7 +179,6 @@ def in_process_call_ms(version_dir: str, sessions: list[list[str]], calls: int =
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the ops the Transform graph uses)
 
-    from contract.model_api import ITEM_IDS, SERVING_DEFAULT
     from serving.server import set_op_parallelism
     from serving.signatures import Signature
 
@@ -203,14 +221,19 @@ def _cpu_seconds(pid: int) -> float:
 
 def _describe(setup: str, result: dict[str, Any]) -> str:
     return (
-        f"{setup:<18} clients={result['clients']:>2}  p50 {result['p50_ms']:>6.2f} ms  p99 {result['p99_ms']:>6.2f} ms"
+        f"{setup:<20} clients={result['clients']:>2}  p50 {result['p50_ms']:>6.2f} ms  p99 {result['p99_ms']:>6.2f} ms"
         f"  {result['qps']:>7.1f} req/s  server CPU {result['server_cpu_ms']:.2f} ms/req  errors {result['errors']}"
         f"  (in-process call {result['in_process_ms']:.2f} ms)"
     )
 
 
 def _median_row(setup: str, clients: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    row: dict[str, Any] = {"clients": clients, "server": setup, "server_flags": SERVER_SETUPS[setup]}
+    row: dict[str, Any] = {
+        "clients": clients,
+        "server": setup,
+        "server_flags": list(SERVER_SETUPS[setup].flags),
+        "signature": SERVER_SETUPS[setup].signature,
+    }
     for key in ("p50_ms", "p99_ms", "qps", "server_cpu_ms", "in_process_ms"):
         row[key] = round(statistics.median(r[key] for r in rounds), 2)
     row["errors"] = sum(r["errors"] for r in rounds)
@@ -229,13 +252,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="load per client count and round")
     parser.add_argument("--rounds", type=int, default=3, help="passes over every setup and client count")
     # Internal: the load generator's and the in-process timing's own processes.
-    parser.add_argument("--load", nargs=3, metavar=("TARGET", "CLIENTS", "SESSIONS_JSON"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--load", nargs=4, metavar=("TARGET", "SIGNATURE", "CLIENTS", "SESSIONS_JSON"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--in-process", nargs=2, metavar=("VERSION_DIR", "SESSIONS_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.load:
-        target, clients, sessions_file = args.load
+        target, signature, clients, sessions_file = args.load
         with open(sessions_file) as f:
-            print(json.dumps(load(target, int(clients), args.seconds, json.load(f))))
+            print(json.dumps(load(target, signature, int(clients), args.seconds, json.load(f))))
         return
     if args.in_process:
         version_dir, sessions_file = args.in_process
@@ -254,7 +279,7 @@ def main(argv: list[str]) -> None:
         with open(sessions_file, "w") as f:
             json.dump(sessions, f)
         try:
-            for setup, flags in SERVER_SETUPS.items():
+            for setup, server_setup in SERVER_SETUPS.items():
                 port = _free_port()
                 command = [
                     sys.executable,
@@ -267,7 +292,7 @@ def main(argv: list[str]) -> None:
                     MODEL_NAME,
                     "--port",
                     str(port),
-                    *flags,
+                    *server_setup.flags,
                 ]
                 servers[setup] = (
                     subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
@@ -282,7 +307,15 @@ def main(argv: list[str]) -> None:
                     server, port = servers[setup]
                     cpu_before = _cpu_seconds(server.pid)
                     out = _run_benchmark_process(
-                        ["--seconds", str(args.seconds), "--load", f"127.0.0.1:{port}", str(clients), sessions_file],
+                        [
+                            "--seconds",
+                            str(args.seconds),
+                            "--load",
+                            f"127.0.0.1:{port}",
+                            SERVER_SETUPS[setup].signature,
+                            str(clients),
+                            sessions_file,
+                        ],
                         env,
                     )
                     result = json.loads(out.splitlines()[-1])

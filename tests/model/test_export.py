@@ -309,7 +309,7 @@ def test_graph_holds_only_tf_and_tensorflow_text_ops(exported):
 @pytest.mark.parametrize("items, k", [(43_097, 20), (1_000, 20), (300, 5), (7, 20), (128, 3)])
 def test_top_k_by_blocks_is_tf_top_k(items, k):
     scores = np.random.default_rng(items).normal(size=(3, items)).astype(np.float32)
-    scores[1, ::2] = np.finfo(np.float32).min  # HierSRec's masked items stay below every real score
+    scores[1, ::2] = np.finfo(np.float32).min  # excluded items stay below every real score
     values, indices = export.top_k_by_blocks(tf.constant(scores), k)
     expected = tf.math.top_k(scores, k=min(k, items))
     np.testing.assert_array_equal(values.numpy(), expected.values.numpy())

@@ -25,7 +25,10 @@ from contract.model_api import (
     BRANDS,
     CATEGORY_PATHS,
     EXAMPLES,
+    EXCLUDE_ITEM_IDS,
+    EXCLUDING,
     FROM_METADATA,
+    IN_TOP_CATEGORIES,
     ITEM_IDS,
     PRICES,
     SERVE_EXAMPLES,
@@ -66,6 +69,8 @@ def _valid_requests(sessions: list[list[str]]) -> list[predict_pb2.PredictReques
     texts = np.array([[b"red shoe", b""], [b"blue", b"bag"]], dtype=object)
     return [
         request(SERVING_DEFAULT, **{ITEM_IDS: ids}),
+        request(EXCLUDING, **{ITEM_IDS: ids, EXCLUDE_ITEM_IDS: ids[:, :1]}),
+        request(IN_TOP_CATEGORIES, **{ITEM_IDS: ids}),
         request(
             FROM_METADATA,
             **{
@@ -129,7 +134,15 @@ def _mutations(rng: np.random.Generator) -> list[Callable[[predict_pb2.PredictRe
             request.model_spec.name = _random_name(rng)
         elif choice == 1:
             request.model_spec.signature_name = rng.choice(
-                [SERVING_DEFAULT, FROM_METADATA, SERVE_EXAMPLES, TRANSFORM_FEATURES, _random_name(rng)]
+                [
+                    SERVING_DEFAULT,
+                    FROM_METADATA,
+                    EXCLUDING,
+                    IN_TOP_CATEGORIES,
+                    SERVE_EXAMPLES,
+                    TRANSFORM_FEATURES,
+                    _random_name(rng),
+                ]
             )
         elif choice == 2:
             name = some_input(request)
