@@ -65,8 +65,9 @@ MODEL_NAME = "diginetica"
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 
 
-def _export(work_dir: str) -> tuple[str, list[list[str]]]:
+def export_diginetica(work_dir: str) -> tuple[str, list[list[str]]]:
     """The model as `<work_dir>/<MODEL_NAME>/1` with warm-up requests (its directory), and test sessions to send."""
+    import tensorflow as tf
     import tensorflow_transform as tft
 
     import contract
@@ -99,14 +100,17 @@ def _export(work_dir: str) -> tuple[str, list[list[str]]]:
     )
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
     version_dir = os.path.join(work_dir, MODEL_NAME, "1")
+    sessions = read_prefixes(prepared["splits"][contract.TEST], 500)
+    catalog_records = tf.data.TFRecordDataset(tf.io.gfile.glob(prepared["catalog_files"]), compression_type="GZIP")
     export.export_serving_model(
         model,
         catalog,
         tft.TFTransformOutput(prepared["transform_dir"]),
         TrainingSetup(config, dataset.preprocessing),
         version_dir,
+        catalog_examples=(record.numpy() for record in catalog_records),  # as the Trainer exports: refreshable
+        sessions=sessions,
     )
-    sessions = read_prefixes(prepared["splits"][contract.TEST], 500)
     write_warmup_requests(version_dir, MODEL_NAME, sessions[:10])
     return version_dir, sessions
 
@@ -274,7 +278,7 @@ def main(argv: list[str]) -> None:
     rounds: dict[tuple[str, int], list[dict[str, Any]]] = {(s, c): [] for s in SERVER_SETUPS for c in CLIENTS}
     servers: dict[str, tuple[subprocess.Popen, int]] = {}
     with tempfile.TemporaryDirectory() as work_dir:
-        version_dir, sessions = _export(work_dir)
+        version_dir, sessions = export_diginetica(work_dir)
         sessions_file = os.path.join(work_dir, "sessions.json")
         with open(sessions_file, "w") as f:
             json.dump(sessions, f)

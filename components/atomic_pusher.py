@@ -45,6 +45,17 @@ def push_atomically(model_dir: str, base_directory: str, version: str) -> str:
     return destination
 
 
+def versions(base_directory: str) -> list[int]:
+    """The version numbers under `base_directory`, oldest first (none if it does not exist)."""
+    names = fileio.listdir(base_directory) if fileio.exists(base_directory) else []
+    return sorted(int(name.strip("/")) for name in names if name.strip("/").isdigit())
+
+
+def next_version(base_directory: str) -> str:
+    """TF Serving serves the highest number: a Unix timestamp, bumped past any existing one."""
+    return str(max([int(time.time()), *(v + 1 for v in versions(base_directory))]))
+
+
 class Executor(pusher_executor.Executor):
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict[str, Any]):
         self._log_startup(input_dict, output_dict, exec_properties)
@@ -58,13 +69,7 @@ class Executor(pusher_executor.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError("AtomicPusher pushes to a filesystem destination only")
         base_directory = destination.filesystem.base_directory
-        # TF Serving serves the highest number: a Unix timestamp, bumped past any existing one.
-        existing = [
-            int(name)
-            for name in (fileio.listdir(base_directory) if fileio.exists(base_directory) else [])
-            if name.strip("/").isdigit()
-        ]
-        version = str(max([int(time.time()), *(v + 1 for v in existing)]))
+        version = next_version(base_directory)
         model_dir = self.GetModelPath(input_dict)
         serving_path = push_atomically(model_dir, base_directory, version)
         io_utils.copy_dir(model_dir, model_push.uri)  # archived with the artifact, as TFX's Pusher does

@@ -264,6 +264,13 @@ class TrainingSetup:
     model: ModelConfig
     preprocessing: PreprocessingConfig
 
+    def to_custom_config(self) -> dict[str, Any]:
+        """The inverse of `from_custom_config` (JSON-ready)."""
+        return {
+            MODEL_CONFIG: dataclasses.asdict(self.model),
+            PREPROCESSING_CONFIG: dataclasses.asdict(self.preprocessing),
+        }
+
     @classmethod
     def from_custom_config(cls, custom_config: dict[str, Any] | None) -> TrainingSetup:
         custom_config = custom_config or {}

@@ -26,6 +26,7 @@ ops are in it (TF Serving links tensorflow-text), no py_function.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,7 @@ from model.catalog import Catalog, model_item_features
 from model.config import TrainingSetup
 from model.inputs import PADDING, item_table, prefix_rows
 from model.model import SessionRecommender
+from model.refresh_assets import write_refresh_assets
 
 TOP_K_BLOCK = 128  # items per block of top_k_by_blocks; the exported catalog is padded to a multiple
 
@@ -445,8 +447,14 @@ def export_serving_model(
     tft_output: tft.TFTransformOutput,
     setup: TrainingSetup,
     export_dir: str,
+    catalog_examples: Iterable[bytes] | None = None,
+    sessions: list[list[str]] | None = None,
 ) -> RecommenderModule:
-    """Writes the SavedModel with the signatures above; `catalog` decides what can be recommended."""
+    """Writes the SavedModel with the signatures above; `catalog` decides what can be recommended.
+
+    With `catalog_examples` (the raw examples `catalog` was loaded from) and validation
+    `sessions`, the SavedModel also keeps what a catalog refresh needs (`model/refresh_assets.py`).
+    """
     module = RecommenderModule(model, catalog, tft_output, setup)
     signatures = {
         SERVING_DEFAULT: module.serve.get_concrete_function(),
@@ -458,4 +466,6 @@ def export_serving_model(
     if module.has_category_heads and setup.model.candidate_categories:
         signatures[IN_TOP_CATEGORIES] = module.serve_in_top_categories.get_concrete_function()
     tf.saved_model.save(module, export_dir, signatures=signatures)
+    if catalog_examples is not None:
+        write_refresh_assets(export_dir, setup, tft_output, catalog_examples, sessions or [])
     return module

@@ -44,6 +44,7 @@ from model.model import SessionRecommender, build_model
 from model.warmup import write_warmup_requests
 
 WARMUP_REQUESTS = 10
+REFRESH_SESSIONS = 1_000  # validation sessions a catalog refresh compares recommendations on
 
 
 def resolve_precision(precision: str) -> str:
@@ -254,7 +255,19 @@ def run_fn(fn_args: Any) -> None:
         vocabulary_rows=vocabulary_rows,
     )
     logging.info("Best eval %s", {k: max(v) for k, v in history.items() if k.startswith("val_") and "@" in k})
-    export.export_serving_model(float32_twin(model, catalog), catalog, tft_output, setup, fn_args.serving_model_dir)
+    catalog_records = tf.data.TFRecordDataset(
+        sorted(tf.io.gfile.glob(fn_args.custom_config[CATALOG_FILES])), compression_type="GZIP"
+    )
+    export.export_serving_model(
+        float32_twin(model, catalog),
+        catalog,
+        tft_output,
+        setup,
+        fn_args.serving_model_dir,
+        # What a catalog refresh needs (model/refresh_assets.py).
+        catalog_examples=(record.numpy() for record in catalog_records),
+        sessions=read_prefixes(fn_args.eval_files, REFRESH_SESSIONS),
+    )
     warm_start.save(model, vocabulary_rows, os.path.dirname(fn_args.serving_model_dir))
     # TF Serving (and serving/server.py) replay these at load, so the first user request is fast.
     write_warmup_requests(

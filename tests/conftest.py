@@ -37,6 +37,7 @@ from components.session_example_gen.sessionize import catalog_example, compile_i
 from model import export
 from model.catalog import Catalog, load_catalog
 from model.config import ModelConfig, PreprocessingConfig, TrainingSetup
+from model.inputs import read_prefixes
 from model.preprocessing import analyze_catalog_files
 from model.trainer import train
 
@@ -223,7 +224,15 @@ def exported(ingested, ingested_catalog, tmp_path_factory) -> Exported:
     )
     setup = TrainingSetup(config, ingested_catalog.config)
     export_dir = str(tmp_path_factory.mktemp("export") / "1")
-    export.export_serving_model(model, catalog, ingested_catalog.tft_output, setup, export_dir)
+    export.export_serving_model(
+        model,
+        catalog,
+        ingested_catalog.tft_output,
+        setup,
+        export_dir,
+        catalog_examples=[example.SerializeToString() for example in ingested.catalog_examples],
+        sessions=read_prefixes(ingested.split_files["eval"], 300),
+    )
     records = tf.data.TFRecordDataset(tf.io.gfile.glob(ingested.split_files["test"]), compression_type="GZIP").take(6)
     sessions = [
         [

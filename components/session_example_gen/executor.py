@@ -48,11 +48,11 @@ CATALOG_INPUT = "catalog"
 _MALFORMED = "malformed"
 
 
-def _is_parquet(pattern: str) -> bool:
+def is_parquet(pattern: str) -> bool:
     return pattern.rstrip("*").endswith(".parquet")
 
 
-def _csv_header(pattern: str, required: tuple[str, ...]) -> list[str]:
+def csv_header(pattern: str, required: tuple[str, ...]) -> list[str]:
     """The header shared by every file matching `pattern`; raises if files disagree or lack columns."""
     matches = FileSystems.match([pattern])[0].metadata_list
     if not matches:
@@ -92,28 +92,37 @@ def _csv_line(values: list[str]) -> str:
     return out.getvalue()
 
 
-def _csv_file_to_fields(readable_file, header: list[str]) -> Iterator[Any]:
-    """Whole-file CSV parsing, so quoted fields may span lines (catalog titles do)."""
-    # Beam's decompressing reader cannot be wrapped in TextIOWrapper; a catalog shard fits in memory.
-    with readable_file.open() as f:
-        reader = csv.reader(io.StringIO(f.read().decode("utf-8-sig"), newline=""))
+def csv_records(text: str, header: list[str]) -> Iterator[tuple[dict[str, str] | None, str]]:
+    """A whole CSV file's rows after its header as (column -> value, raw row); None for a row of the wrong width.
+
+    Whole-file parsing, so quoted fields may span lines (catalog titles do).
+    """
+    reader = csv.reader(io.StringIO(text, newline=""))
     next(reader, None)
     for values in reader:
-        line = _csv_line(values)
-        if len(values) != len(header):
-            yield beam.pvalue.TaggedOutput(_MALFORMED, line)
-        else:
-            yield dict(zip(header, values)), line
+        yield (dict(zip(header, values)) if len(values) == len(header) else None), _csv_line(values)
+
+
+def read_text(path: str) -> str:
+    """A contract file's text, decompressed by its extension; a spreadsheet export's byte-order mark dropped."""
+    # Beam's decompressing reader cannot be wrapped in TextIOWrapper; a catalog shard fits in memory.
+    with FileSystems.open(path) as f:
+        return f.read().decode("utf-8-sig")
+
+
+def _csv_file_to_fields(readable_file, header: list[str]) -> Iterator[Any]:
+    for fields, line in csv_records(read_text(readable_file.metadata.path), header):
+        yield (fields, line) if fields is not None else beam.pvalue.TaggedOutput(_MALFORMED, line)
 
 
 @beam.ptransform_fn
 def _ReadTable(pipeline, pattern: str, required: tuple[str, ...], line_splittable: bool):
     """Contract file(s) -> (fields, raw row) and a `malformed` output of raw rows."""
-    if _is_parquet(pattern):
+    if is_parquet(pattern):
         records = pipeline | "ReadParquet" >> beam.io.ReadFromParquet(pattern)
         rows = records | "WithRaw" >> beam.Map(lambda r: (r, json.dumps(r, default=str, sort_keys=True)))
         return {"main": rows, _MALFORMED: pipeline | "NoMalformed" >> beam.Create([])}
-    header = _csv_header(pattern, required)
+    header = csv_header(pattern, required)
     if line_splittable:
         lines = pipeline | "ReadLines" >> beam.io.ReadFromText(pattern, skip_header_lines=1)
         parsed = lines | "ToFields" >> beam.ParDo(_CsvLineToFields(header)).with_outputs(_MALFORMED, main="main")
@@ -277,8 +286,8 @@ def _build_pipeline(
     click_rows = pipeline | "ReadClicks" >> _ReadTable(clicks_pattern, contract.CLICK_REQUIRED_COLUMNS, True)
     if (
         config.split_method == "column"
-        and not _is_parquet(clicks_pattern)
-        and contract.SPLIT not in _csv_header(clicks_pattern, contract.CLICK_REQUIRED_COLUMNS)
+        and not is_parquet(clicks_pattern)
+        and contract.SPLIT not in csv_header(clicks_pattern, contract.CLICK_REQUIRED_COLUMNS)
     ):
         raise ValueError(f"split_method='column' needs a '{contract.SPLIT}' column in {clicks_pattern}")
     parsed = click_rows["main"] | "ParseClicks" >> beam.ParDo(_ParseClicks(config)).with_outputs("skip", main="clicks")

@@ -3,11 +3,14 @@
     python -m tfx_pipeline.runners.local                      # the embedded default data
     python -m tfx_pipeline.runners.local --data-dir /data/shop --output-dir /tmp/run
     python -m tfx_pipeline.runners.local --config my_pipeline.json
+    python -m tfx_pipeline.runners.local --refresh-catalog new_catalog.csv   # new items, no retraining
 
 Prints a line as each component starts and ends, then the run summary (also written to
 `<output_dir>/summary.md`) and the path of the run's HTML report, then serves the pushed
 model over gRPC on loopback, asks it for one recommendation, prints it and stops the server
-(`--no-serve` skips that).
+(`--no-serve` skips that). With `--refresh-catalog`, the pipeline does not run: the served
+model gets the new catalog's item vectors as a new version, if it passes validation
+(`components/catalog_refresh.py`).
 """
 
 from __future__ import annotations
@@ -52,7 +55,16 @@ class _ProgressOnly(logging.Filter):
         return record.levelno >= logging.WARNING or bool(_PROGRESS.search(message))
 
 
-def parse_config(argv: list[str]) -> tuple[PipelineConfig, bool, bool]:
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What the command line asks for, beside the pipeline's config."""
+
+    verbose: bool = False
+    serve: bool = True
+    refresh_catalog: str = ""  # a new catalog: refresh the served model with it instead of running the pipeline
+
+
+def parse_config(argv: list[str]) -> tuple[PipelineConfig, Options]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="JSON file of PipelineConfig fields")
     parser.add_argument("--data-dir", help="directory holding the contract files")
@@ -60,13 +72,19 @@ def parse_config(argv: list[str]) -> tuple[PipelineConfig, bool, bool]:
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--verbose", action="store_true", help="show TFX's INFO logs")
     parser.add_argument("--no-serve", action="store_true", help="skip serving the pushed model for one recommendation")
+    parser.add_argument(
+        "--refresh-catalog",
+        metavar="CATALOG",
+        help="no training: give the served model this new catalog (data contract), validated, as a new version",
+    )
     args = parser.parse_args(argv)
     config = PipelineConfig.from_file(args.config) if args.config else PipelineConfig()
     overrides = {"data_dir": args.data_dir, "output_dir": args.output_dir}
     config = dataclasses.replace(config, **{k: os.path.abspath(v) for k, v in overrides.items() if v})
     if args.no_cache:
         config = dataclasses.replace(config, enable_cache=False)
-    return config, args.verbose, not args.no_serve
+    refresh_catalog = os.path.abspath(args.refresh_catalog) if args.refresh_catalog else ""
+    return config, Options(args.verbose, not args.no_serve, refresh_catalog)
 
 
 def run(config: PipelineConfig) -> str:
@@ -84,17 +102,25 @@ def run(config: PipelineConfig) -> str:
 
 
 def main(argv: list[str]) -> None:
-    config, verbose, serve = parse_config(argv)
+    config, options = parse_config(argv)
     absl_logging.set_verbosity(absl_logging.INFO)
-    if not verbose:
+    if not options.verbose:
         # TFX configures the root logger's handlers, so filter wherever records are printed.
         for handler in [absl_logging.get_absl_handler(), *logging.getLogger().handlers]:
             handler.addFilter(_ProgressOnly())
         # TFT warns "frequency_threshold 1 <= 1 is a no-op" for the click-weighted item
         # vocabulary, where it is not a no-op; its other warnings are table-init notes.
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    print(run(config))
-    if serve:
+    if options.refresh_catalog:
+        from components.catalog_refresh import refresh
+
+        report = refresh(config.serving_base, options.refresh_catalog)
+        print(report.markdown())
+        if not report.passed:
+            sys.exit(1)
+    else:
+        print(run(config))
+    if options.serve:
         from tfx_pipeline.demo import serve_and_recommend
 
         print(serve_and_recommend(config))
