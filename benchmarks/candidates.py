@@ -139,10 +139,13 @@ def main(argv: list[str]) -> None:
         shares[n] = float(leaf_sizes[top].sum(axis=1).mean() / len(catalog.item_ids))
 
     # Latency: real test sessions, every path called in turn within each round.
-    sessions = np.concatenate(ids)
-    requests = {
-        b: [tf.constant(sessions[i : i + b].astype(bytes)) for i in range(0, b * args.calls, b)] for b in BATCHES
-    }
+    sessions = [[item for item in row if item] for batch_ids in ids for row in batch_ids]
+
+    def padded(batch: list[list[str]]) -> Any:
+        width = max(len(session) for session in batch)
+        return tf.constant([[*session, *[""] * (width - len(session))] for session in batch])
+
+    requests = {b: [padded(sessions[i : i + b]) for i in range(0, b * args.calls, b)] for b in BATCHES}
     for call in paths.values():  # trace and warm up
         for batch in BATCHES:
             call(requests[batch][0])
