@@ -97,7 +97,9 @@ def main(argv: list[str]) -> None:
     )
     train_s = time.time() - start
     model = float32_twin(model, catalog)  # what the Trainer exports
-    module = RecommenderModule(model, catalog, tft_output, TrainingSetup(config, dataset.preprocessing))
+    # Any N > 0 gives the module its candidate path; each N below is passed per call.
+    serving_config = dataclasses.replace(config, candidate_categories=max(args.categories))
+    module = RecommenderModule(model, catalog, tft_output, TrainingSetup(serving_config, dataset.preprocessing))
 
     # The test sessions, as serving takes them (ids, "" as padding), with their targets.
     ids, targets, leaf_logits = [], [], []

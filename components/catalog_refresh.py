@@ -47,7 +47,7 @@ import tensorflow as tf
 import contract
 from components.atomic_pusher import next_version, push_atomically, versions
 from components.session_example_gen.config import IngestConfig
-from components.session_example_gen.executor import csv_header, csv_records, is_parquet, read_text
+from components.session_example_gen.executor import csv_header, csv_records, is_parquet, parquet_row, read_text
 from components.session_example_gen.sessionize import (
     CatalogItem,
     Reason,
@@ -140,7 +140,7 @@ def read_catalog(pattern: str, config: IngestConfig) -> tuple[list[CatalogItem],
         import pyarrow.parquet as pq
 
         for path in paths:
-            rows += [(r, json.dumps(r, default=str, sort_keys=True)) for r in pq.read_table(path).to_pylist()]
+            rows += [(r, parquet_row(r)) for r in pq.read_table(path).to_pylist()]
     else:
         header = csv_header(pattern, contract.CATALOG_REQUIRED_COLUMNS)
         for path in paths:
@@ -220,11 +220,11 @@ def refresh_version(
         item.item_id: catalog_example(item, _train_clicks(old[item.item_id]) if item.item_id in old else 0)
         for item in items
     }
+    if not new:
+        raise ValueError(f"{catalog_pattern} has no usable catalog item (rows skipped: {skipped})")
     added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
     changed = sorted(item_id for item_id in set(new) & set(old) if new[item_id] != old[item_id])
     unchanged = set(new) - set(added) - set(changed)
-    if not new:
-        raise ValueError(f"{catalog_pattern} has no usable catalog item (rows skipped: {skipped})")
 
     serialized = [example.SerializeToString() for example in new.values()]
     catalog = catalog_from_examples(serialized, assets.tft_output, setup.preprocessing)

@@ -175,7 +175,7 @@ class RecommenderModule(tf.Module):
             [catalog.features[features.category_level(k)] for k in range(1, catalog.category_levels + 1)], 1
         )
         self.item_categories = tf.constant(item_categories)
-        if self.has_category_heads:
+        if self.serves_candidates:
             # The candidate path (HierSRec): scoring vectors grouped by leaf category, so the
             # items of one category are one contiguous block, rows offsets[c]:offsets[c + 1].
             leaves = item_categories[:, -1]
@@ -196,8 +196,12 @@ class RecommenderModule(tf.Module):
         return self._model.value
 
     @property
-    def has_category_heads(self) -> bool:
-        return bool(self.category_names) and self.config.uses_category_heads
+    def serves_candidates(self) -> bool:
+        """Whether it has the candidate path: category heads and `candidate_categories` > 0.
+
+        Only then does it hold the catalog's vectors a second time, grouped by leaf category.
+        """
+        return bool(self.category_names) and self.config.uses_category_heads and self.config.candidate_categories > 0
 
     # --- Shared ---------------------------------------------------------------------------
     def _recommend(
@@ -463,7 +467,7 @@ def export_serving_model(
         TRANSFORM_FEATURES: module.transform_features.get_concrete_function(),
         SERVE_EXAMPLES: module.serve_examples.get_concrete_function(),
     }
-    if module.has_category_heads and setup.model.candidate_categories:
+    if module.serves_candidates:
         signatures[IN_TOP_CATEGORIES] = module.serve_in_top_categories.get_concrete_function()
     tf.saved_model.save(module, export_dir, signatures=signatures)
     if catalog_examples is not None:

@@ -255,6 +255,7 @@ def run_fn(fn_args: Any) -> None:
         vocabulary_rows=vocabulary_rows,
     )
     logging.info("Best eval %s", {k: max(v) for k, v in history.items() if k.startswith("val_") and "@" in k})
+    sessions = read_prefixes(fn_args.eval_files, REFRESH_SESSIONS)  # the warm-up replays the first few
     catalog_records = tf.data.TFRecordDataset(
         sorted(tf.io.gfile.glob(fn_args.custom_config[CATALOG_FILES])), compression_type="GZIP"
     )
@@ -266,13 +267,13 @@ def run_fn(fn_args: Any) -> None:
         fn_args.serving_model_dir,
         # What a catalog refresh needs (model/refresh_assets.py).
         catalog_examples=(record.numpy() for record in catalog_records),
-        sessions=read_prefixes(fn_args.eval_files, REFRESH_SESSIONS),
+        sessions=sessions,
     )
     warm_start.save(model, vocabulary_rows, os.path.dirname(fn_args.serving_model_dir))
     # TF Serving (and serving/server.py) replay these at load, so the first user request is fast.
     write_warmup_requests(
         fn_args.serving_model_dir,
         fn_args.custom_config.get(SERVING_MODEL_NAME, "session_recommender"),
-        read_prefixes(fn_args.eval_files, WARMUP_REQUESTS),
+        sessions[:WARMUP_REQUESTS],
     )
     logging.info("Exported %s to %s", setup.model.variant, fn_args.serving_model_dir)

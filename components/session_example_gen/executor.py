@@ -92,6 +92,11 @@ def _csv_line(values: list[str]) -> str:
     return out.getvalue()
 
 
+def parquet_row(record: dict[str, Any]) -> str:
+    """A Parquet record as the raw row that skips sample and duplicates compare."""
+    return json.dumps(record, default=str, sort_keys=True)
+
+
 def csv_records(text: str, header: list[str]) -> Iterator[tuple[dict[str, str] | None, str]]:
     """A whole CSV file's rows after its header as (column -> value, raw row); None for a row of the wrong width.
 
@@ -120,7 +125,7 @@ def _ReadTable(pipeline, pattern: str, required: tuple[str, ...], line_splittabl
     """Contract file(s) -> (fields, raw row) and a `malformed` output of raw rows."""
     if is_parquet(pattern):
         records = pipeline | "ReadParquet" >> beam.io.ReadFromParquet(pattern)
-        rows = records | "WithRaw" >> beam.Map(lambda r: (r, json.dumps(r, default=str, sort_keys=True)))
+        rows = records | "WithRaw" >> beam.Map(lambda r: (r, parquet_row(r)))
         return {"main": rows, _MALFORMED: pipeline | "NoMalformed" >> beam.Create([])}
     header = csv_header(pattern, required)
     if line_splittable:

@@ -155,3 +155,11 @@ def test_a_model_exported_without_refresh_assets_is_refused_clearly(served, tmp_
     header, rows = _default_catalog()
     with pytest.raises(FileNotFoundError, match="has no assets.extra/refresh/"):
         refresh(served, _write_csv(str(tmp_path / "c.csv"), header, rows))
+
+
+def test_a_catalog_without_a_usable_item_is_refused_clearly(served, tmp_path):
+    header, _ = _default_catalog()
+    catalog = _write_csv(str(tmp_path / "bad.csv"), header, [["", "no id", "A", "b", "1"], ["x", "too", "few"]])
+    with pytest.raises(ValueError, match="no usable catalog item"):
+        refresh(served, catalog)
+    assert os.listdir(served) == ["1"]
