@@ -19,8 +19,27 @@ def peak_rss_mb() -> float:
     return max(own, children) / 1024  # Linux reports KiB
 
 
+def cpu_facts() -> dict[str, Any]:
+    """The CPU's model and widest vector extension: timings differ about 3x between an AVX2 and an
+    AVX512-BF16/AMX machine, so every result says which one it ran on."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    vector = next((name for name in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if name in flags), "other")
+    return {
+        "model": fields.get("model name", platform.processor() or "unknown"),
+        "vector": vector,
+        "bfloat16_native": bool(flags & {"avx512_bf16", "amx_bf16"}),
+    }
+
+
 def environment() -> dict[str, Any]:
-    return {"python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count()}
+    return {"python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count(), "cpu": cpu_facts()}
 
 
 def write_result(name: str, result: dict[str, Any], results_dir: str = RESULTS_DIR) -> str:

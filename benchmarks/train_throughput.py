@@ -46,7 +46,7 @@ import numpy as np
 
 import contract
 from benchmarks import train as bench
-from benchmarks.common import write_result
+from benchmarks.common import cpu_facts, write_result
 from model import features
 from model.config import ModelConfig
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
@@ -122,16 +122,6 @@ def gemm_rates(width: int, items: int) -> dict[str, float]:
         ms = _median_ms(matmul)
         rates[dtype] = round(2 * SCORING_BATCH * width * items / (ms / 1000) / 1e9, 1)
     return rates
-
-
-def cpu_bfloat16() -> dict[str, bool]:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere it is emulated and slow."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(next((line for line in f if line.startswith("flags")), "").split())
-    except OSError:
-        flags = set()
-    return {"avx512_bf16_or_amx": bool(flags & {"avx512_bf16", "amx_bf16"})}
 
 
 def step_flops(config: ModelConfig, items: int, batch: int, length: float) -> float:
@@ -290,7 +280,12 @@ def main(argv: list[str]) -> None:
     print(
         f"{DATASET}: {items:,} items; {VARIANT}, 1 layer; timing {args.steps} steps x {args.rounds} rounds", flush=True
     )
-    result: dict[str, Any] = {"dataset": DATASET, "variant": VARIANT, "items": items, "cpu": cpu_bfloat16()}
+    result: dict[str, Any] = {
+        "dataset": DATASET,
+        "variant": VARIANT,
+        "items": items,
+        "cpu": {"avx512_bf16_or_amx": cpu_facts()["bfloat16_native"]},
+    }
     result["input_pipeline_examples_per_s"] = round(input_pipeline_rate(train_files, catalog, 512))
     print(f"input pipeline alone: {result['input_pipeline_examples_per_s']:,} examples/s", flush=True)
     rows, profiles, gemm = [], {}, {}
