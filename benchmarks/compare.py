@@ -43,7 +43,20 @@ from model.config import BASELINES, VARIANTS, ModelConfig
 from reporting.comparison import BASELINE, MODEL, Comparison, ComparisonRow, write_comparison_report
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
-FAMILY = ("TRec_id", "MuTRec_id", "TRec_title", "MeTRec", "M2TRec", "M2TRec_hybrid", "HierSRec")
+FAMILY = (
+    "TRec_id",
+    "MuTRec_id",
+    "TRec_title",
+    "MeTRec",
+    "M2TRec",
+    "M2TRec_hybrid",
+    "HierSRec",
+    "A2D-MTL",
+    "A2D-MTL_wo_CATE",
+    "A2D-MTL_wo_EXP",
+    "A2D-MTL_wo_SPA",
+    "A2D-MTL_wo_AdaSPA",
+)
 ROWS = ("Pop", "V-SKNN", *BASELINES, *FAMILY)
 # The item encoder's inputs, by the ModelConfig flag that switches each on.
 INPUTS = {

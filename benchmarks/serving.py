@@ -7,10 +7,12 @@ as initialized: latency does not depend on them) is exported with warm-up reques
 served by `python -m serving.cli serve` in its own process, one per server setup in
 SERVER_SETUPS: the default (micro-batching on, one-thread op pools, as TF Serving's
 `--tensorflow_intra_op_parallelism=1 --tensorflow_inter_op_parallelism=1`), batching off,
-TF's own thread pools, and the default server answering `recommend_in_top_categories`
+TF's own thread pools, the default server answering `recommend_in_top_categories`
 (the candidate path; untrained, its top categories are arbitrary ones, so it scores an
 average category's share of items, not a trained model's: benchmarks/candidates.py
-measures that). A load generator in another process runs 1, 4 and 16
+measures that), and the default server with the A2D-MTL preset (category channel over the
+training sessions' category graph, adaptive sparse readout, neighbours among 20,000
+training sessions) at the same widths. A load generator in another process runs 1, 4 and 16
 concurrent clients, each sending real test sessions (batch 1) one after another as TF
 Serving Predict requests, for `--seconds` per client count.
 
@@ -20,8 +22,8 @@ idle one costs nothing), and each row reports the median of its rounds, with eve
 round's figures beside it. `server_cpu_ms` (server CPU time per request) moves less
 with the machine's load than latency does, and each round starts by timing the same
 model called in a process of its own (`in_process_ms`: p50 of batch-1 calls, one-thread
-op pools as the default server), which says how fast the machine was in that round and
-how much of a request's latency is the model's.
+op pools as the default server; `in_process_ms_batch16`: of 16 sessions per call), which
+says how fast the machine was in that round and how much of a request's latency is the model's.
 """
 
 from __future__ import annotations
@@ -47,12 +49,16 @@ CLIENTS = (1, 4, 16)
 CANDIDATE_CATEGORIES = 20
 
 
+BASE_VARIANT = "M2TRec_hybrid"
+
+
 @dataclasses.dataclass(frozen=True)
 class Setup:
-    """A server's `serving.cli serve` flags, and the signature its requests ask for."""
+    """A server's `serving.cli serve` flags, the signature its requests ask for, and the model's preset."""
 
     flags: tuple[str, ...] = ()
     signature: str = SERVING_DEFAULT
+    variant: str = BASE_VARIANT
 
 
 SERVER_SETUPS = {
@@ -60,13 +66,18 @@ SERVER_SETUPS = {
     "no batching": Setup(("--no-batching",)),
     "TF's thread pools": Setup(("--intra-op-threads", "0", "--inter-op-threads", "0")),
     f"top {CANDIDATE_CATEGORIES} categories": Setup(signature=IN_TOP_CATEGORIES),
+    "A2D-MTL": Setup(variant="A2D-MTL"),
 }
 MODEL_NAME = "diginetica"
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 
 
-def export_diginetica(work_dir: str) -> tuple[str, list[list[str]]]:
-    """The model as `<work_dir>/<MODEL_NAME>/1` with warm-up requests (its directory), and test sessions to send."""
+def export_diginetica(work_dir: str, variant: str = BASE_VARIANT) -> tuple[str, list[list[str]]]:
+    """The model as `<work_dir>/<MODEL_NAME>/1` with warm-up requests (its directory), and test sessions to send.
+
+    The preset `variant` at the base model's widths; what it reads from the training
+    sessions (A2D-MTL) is built from Diginetica's training split, as the Trainer does.
+    """
     import tensorflow as tf
     import tensorflow_transform as tft
 
@@ -77,6 +88,7 @@ def export_diginetica(work_dir: str) -> tuple[str, list[list[str]]]:
     from model.config import ModelConfig, TrainingSetup
     from model.inputs import read_prefixes
     from model.model import build_model
+    from model.trainer import hold_training_sessions
     from model.warmup import write_warmup_requests
     from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
@@ -86,7 +98,7 @@ def export_diginetica(work_dir: str) -> tuple[str, list[list[str]]]:
         prepared["catalog_files"], tft.TFTransformOutput(prepared["transform_dir"]), dataset.preprocessing
     )
     config = ModelConfig.preset(
-        "M2TRec_hybrid",
+        variant,
         **dataset.model_overrides,
         item_dim=64,
         id_dim=64,
@@ -99,6 +111,7 @@ def export_diginetica(work_dir: str) -> tuple[str, list[list[str]]]:
         candidate_categories=CANDIDATE_CATEGORIES,
     )
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    hold_training_sessions(model, catalog, prepared["splits"][contract.TRAIN])
     version_dir = os.path.join(work_dir, MODEL_NAME, "1")
     sessions = read_prefixes(prepared["splits"][contract.TEST], 500)
     catalog_records = tf.data.TFRecordDataset(tf.io.gfile.glob(prepared["catalog_files"]), compression_type="GZIP")
@@ -178,8 +191,8 @@ def load(target: str, signature: str, clients: int, seconds: float, sessions: li
     }
 
 
-def in_process_call_ms(version_dir: str, sessions: list[list[str]], calls: int = 300) -> float:
-    """p50 latency of the server's model call made in this process, one session per call."""
+def in_process_call_ms(version_dir: str, sessions: list[list[str]], batch: int = 1, calls: int = 300) -> float:
+    """p50 latency of the server's model call made in this process, `batch` sessions per call."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the ops the Transform graph uses)
 
@@ -188,7 +201,13 @@ def in_process_call_ms(version_dir: str, sessions: list[list[str]], calls: int =
 
     set_op_parallelism(1, 1)
     signature = Signature(SERVING_DEFAULT, tf.saved_model.load(version_dir).signatures[SERVING_DEFAULT])
-    inputs = [{ITEM_IDS: np.array([[item.encode() for item in session]], dtype=object)} for session in sessions]
+
+    def request(first: int) -> dict[str, np.ndarray]:
+        chosen = [sessions[(first + i) % len(sessions)] for i in range(batch)]
+        width = max(len(session) for session in chosen)
+        return {ITEM_IDS: np.array([[i.encode() for i in s] + [b""] * (width - len(s)) for s in chosen], dtype=object)}
+
+    inputs = [request(first) for first in range(0, len(sessions), batch)]
     for request in inputs[:50]:  # warm-up: every call shape seen once
         signature.call(request)
     latencies = []
@@ -227,7 +246,7 @@ def _describe(setup: str, result: dict[str, Any]) -> str:
     return (
         f"{setup:<20} clients={result['clients']:>2}  p50 {result['p50_ms']:>6.2f} ms  p99 {result['p99_ms']:>6.2f} ms"
         f"  {result['qps']:>7.1f} req/s  server CPU {result['server_cpu_ms']:.2f} ms/req  errors {result['errors']}"
-        f"  (in-process call {result['in_process_ms']:.2f} ms)"
+        f"  (in-process call {result['in_process_ms']:.2f} ms, batch 16 {result['in_process_ms_batch16']:.2f} ms)"
     )
 
 
@@ -237,8 +256,9 @@ def _median_row(setup: str, clients: int, rounds: list[dict[str, Any]]) -> dict[
         "server": setup,
         "server_flags": list(SERVER_SETUPS[setup].flags),
         "signature": SERVER_SETUPS[setup].signature,
+        "variant": SERVER_SETUPS[setup].variant,
     }
-    for key in ("p50_ms", "p99_ms", "qps", "server_cpu_ms", "in_process_ms"):
+    for key in ("p50_ms", "p99_ms", "qps", "server_cpu_ms", "in_process_ms", "in_process_ms_batch16"):
         row[key] = round(statistics.median(r[key] for r in rounds), 2)
     row["errors"] = sum(r["errors"] for r in rounds)
     row["rounds"] = rounds
@@ -259,7 +279,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--load", nargs=4, metavar=("TARGET", "SIGNATURE", "CLIENTS", "SESSIONS_JSON"), help=argparse.SUPPRESS
     )
-    parser.add_argument("--in-process", nargs=2, metavar=("VERSION_DIR", "SESSIONS_JSON"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--in-process", nargs=3, metavar=("VERSION_DIR", "SESSIONS_JSON", "BATCH"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.load:
         target, signature, clients, sessions_file = args.load
@@ -267,9 +289,9 @@ def main(argv: list[str]) -> None:
             print(json.dumps(load(target, signature, int(clients), args.seconds, json.load(f))))
         return
     if args.in_process:
-        version_dir, sessions_file = args.in_process
+        version_dir, sessions_file, batch = args.in_process
         with open(sessions_file) as f:
-            print(json.dumps(in_process_call_ms(version_dir, json.load(f))))
+            print(json.dumps(in_process_call_ms(version_dir, json.load(f), int(batch))))
         return
 
     from benchmarks.common import peak_rss_mb, write_result
@@ -278,7 +300,10 @@ def main(argv: list[str]) -> None:
     rounds: dict[tuple[str, int], list[dict[str, Any]]] = {(s, c): [] for s in SERVER_SETUPS for c in CLIENTS}
     servers: dict[str, tuple[subprocess.Popen, int]] = {}
     with tempfile.TemporaryDirectory() as work_dir:
-        version_dir, sessions = export_diginetica(work_dir)
+        # One model directory per preset: <work_dir>/<variant>/<MODEL_NAME>/1.
+        version_dirs = {}
+        for variant in sorted({setup.variant for setup in SERVER_SETUPS.values()}):
+            version_dirs[variant], sessions = export_diginetica(os.path.join(work_dir, variant), variant)
         sessions_file = os.path.join(work_dir, "sessions.json")
         with open(sessions_file, "w") as f:
             json.dump(sessions, f)
@@ -291,7 +316,7 @@ def main(argv: list[str]) -> None:
                     "serving.cli",
                     "serve",
                     "--base-path",
-                    work_dir,
+                    os.path.join(work_dir, server_setup.variant),
                     "--model-name",
                     MODEL_NAME,
                     "--port",
@@ -305,8 +330,15 @@ def main(argv: list[str]) -> None:
             for server, port in servers.values():
                 _wait_until_serving(f"127.0.0.1:{port}", server)
             for round_number in range(1, args.rounds + 1):
-                out = _run_benchmark_process(["--in-process", version_dir, sessions_file], env)
-                in_process_ms = json.loads(out.splitlines()[-1])
+                in_process_ms = {
+                    (variant, batch): json.loads(
+                        _run_benchmark_process(
+                            ["--in-process", version_dir, sessions_file, str(batch)], env
+                        ).splitlines()[-1]
+                    )
+                    for variant, version_dir in version_dirs.items()
+                    for batch in (1, 16)
+                }
                 for (setup, clients), results in rounds.items():
                     server, port = servers[setup]
                     cpu_before = _cpu_seconds(server.pid)
@@ -327,7 +359,8 @@ def main(argv: list[str]) -> None:
                     result["server_cpu_ms"] = round(
                         (_cpu_seconds(server.pid) - cpu_before) * 1000 / result["requests"], 2
                     )
-                    result["in_process_ms"] = in_process_ms
+                    result["in_process_ms"] = in_process_ms[SERVER_SETUPS[setup].variant, 1]
+                    result["in_process_ms_batch16"] = in_process_ms[SERVER_SETUPS[setup].variant, 16]
                     results.append(result)
                     print(f"round {round_number}/{args.rounds}  {_describe(setup, result)}", flush=True)
         finally:

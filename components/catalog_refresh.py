@@ -57,7 +57,7 @@ from components.session_example_gen.sessionize import (
 )
 from contract.model_api import SERVING_DEFAULT, TOP_K_IDS, TOP_K_SCORES, WARMUP_FILE
 from model.catalog import catalog_from_examples
-from model.export import RecommenderModule, export_serving_model
+from model.export import RecommenderModule, SessionTables, export_serving_model
 from model.model import build_model
 from model.refresh_assets import REFRESH_DIR, read_refresh_assets
 
@@ -236,7 +236,14 @@ def refresh_version(
     for weight, saved in zip(model.variables, saved_weights):
         weight.assign(saved.numpy())
     module: RecommenderModule = export_serving_model(
-        model, catalog, assets.tft_output, setup, export_dir, catalog_examples=serialized, sessions=assets.sessions
+        model,
+        catalog,
+        assets.tft_output,
+        setup,
+        export_dir,
+        catalog_examples=serialized,
+        sessions=assets.sessions,
+        tables=SessionTables.of_served(served),  # what training saw (A2D-MTL's neighbours, category graph)
     )
     if tf.io.gfile.exists(os.path.join(version_dir, WARMUP_FILE)):
         tf.io.gfile.copy(os.path.join(version_dir, WARMUP_FILE), os.path.join(export_dir, WARMUP_FILE), overwrite=True)

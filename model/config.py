@@ -14,6 +14,11 @@ Variants differ by config alone (no copied model code), named as in M2TRec's Tab
 | M2TRec     | title, categories, brand, price | next item + category levels  |
 | M2TRec_hybrid | id + all metadata            | next item + category levels  |
 | HierSRec   | id + all metadata               | category levels feed the item head |
+| A2D-MTL    | id + all metadata               | next item + category levels; the session also reads its categories over the training sessions' category graph, an adaptive sparse readout and its nearest training sessions |
+
+A2D-MTL's ablations (its Table 3) are presets too: `A2D-MTL_wo_CATE` (item ids only),
+`A2D-MTL_wo_EXP` (categories only inside item vectors: no category channel), `A2D-MTL_wo_SPA`
+(a softmax readout), `A2D-MTL_wo_AdaSPA` (entmax with a fixed α).
 
 Two baselines from outside the family are presets too, so they share the input pipeline,
 the training loop and the item head (benchmarks/compare.py ranks them beside the family):
@@ -44,6 +49,16 @@ from contract.config import check_fields, from_fields
 from contract.model_api import MODEL_CONFIG, PREPROCESSING_CONFIG
 
 _ID_ONLY = dict(use_item_id=True, use_title=False, use_categories=False, use_brand=False, use_price=False)
+_A2D_MTL = dict(
+    use_item_id=True,
+    id_dropout=0.1,
+    category_loss_weight=0.25,
+    category_channel=True,
+    category_graph=True,
+    readout_weighting="adaptive_entmax",
+    neighbour_sessions=20000,
+    neighbours=10,
+)
 VARIANTS: dict[str, dict[str, Any]] = {
     "TRec_id": dict(_ID_ONLY, category_loss_weight=0.0),
     "MuTRec_id": dict(_ID_ONLY),
@@ -62,6 +77,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # items it never saw clicked (Beauty comparison: held-out P@20 2.42 -> 4.20, M2TRec 4.07).
     "M2TRec_hybrid": dict(use_item_id=True, id_dropout=0.1),
     "HierSRec": dict(use_item_id=True, hierarchical=True),
+    # A2D-MTL (Sec. 3) on the hybrid's item encoder, with its category loss weight (λ = 0.25,
+    # its Fig. 3). Its neighbours come from the most recent training sessions only.
+    "A2D-MTL": _A2D_MTL,
+    "A2D-MTL_wo_CATE": dict(
+        _A2D_MTL, **_ID_ONLY, id_dropout=0.0, category_loss_weight=0.0, category_channel=False, category_graph=False
+    ),
+    "A2D-MTL_wo_EXP": dict(_A2D_MTL, category_channel=False, category_graph=False),
+    "A2D-MTL_wo_SPA": dict(_A2D_MTL, readout_weighting="softmax"),
+    "A2D-MTL_wo_AdaSPA": dict(_A2D_MTL, readout_weighting="entmax"),
     # Baselines, not members of the family: id-only, next item only, another session encoder,
     # no repeat bonus (as published).
     "GRU4Rec": dict(_ID_ONLY, category_loss_weight=0.0, session_encoder="gru", pooling="last", repeat_bonus=0.0),
@@ -69,6 +93,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 BASELINES = ("GRU4Rec", "SASRec")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+SESSION_ENCODERS = ("transformer", "gru")
+POOLINGS = ("mean", "last", "attention", "core")  # layers.SessionPooling's modes
+READOUT_WEIGHTINGS = ("softmax", "entmax", "adaptive_entmax")  # how `attention` and `core` weigh items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +132,21 @@ class ModelConfig:
     # "mean" (M2TRec), "last", "attention" (the last item queries the contextual items), or
     # "core" (a weighted sum of the input item vectors: CORE + GCE-GNN's position-aware attention).
     pooling: str = "core"
+    # The readout's attention weights (`attention`, `core`): "softmax", or A2D-MTL's sparse
+    # attention, an α-entmax whose small weights are exactly zero, with α = `entmax_alpha`
+    # ("entmax") or learned per session starting there ("adaptive_entmax").
+    readout_weighting: str = "softmax"
+    entmax_alpha: float = 1.5
+    # A2D-MTL's inter-session representation: the session vector gains the similarity-weighted
+    # mean of its `neighbours` most similar sessions among the `neighbour_sessions` most recent
+    # training sessions (an index built by the Trainer, exported with the model); 0: off.
+    neighbour_sessions: int = 0
+    neighbours: int = 10
+    # A2D-MTL's category channel: a GRU reads the session's leaf categories and adds its
+    # vector to the session's (layers.CategoryChannel); with `category_graph`, each category's
+    # embedding is fused with a graph attention over the training sessions' category transitions.
+    category_channel: bool = False
+    category_graph: bool = False
 
     # Heads and loss (M2TRec Eq. 6-7): loss = item + category_loss_weight * sum over levels.
     category_loss_weight: float = 0.3
@@ -161,8 +203,20 @@ class ModelConfig:
     candidate_categories: int = 0
 
     def __post_init__(self) -> None:
-        if self.pooling not in ("mean", "last", "attention", "core"):
-            raise ValueError(f"pooling must be mean, last, attention or core, got {self.pooling!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.readout_weighting not in READOUT_WEIGHTINGS:
+            raise ValueError(f"readout_weighting must be one of {READOUT_WEIGHTINGS}, got {self.readout_weighting!r}")
+        if self.readout_weighting != "softmax" and self.pooling not in ("attention", "core"):
+            raise ValueError(f"readout_weighting {self.readout_weighting!r} weighs the attention or core readout")
+        if self.neighbour_sessions < 0 or self.neighbours < 1:
+            raise ValueError("neighbour_sessions must be >= 0 and neighbours >= 1")
+        if self.neighbour_sessions and self.neighbour_sessions <= self.neighbours:
+            raise ValueError(f"the index ({self.neighbour_sessions} sessions) must hold more than {self.neighbours}")
+        if self.category_graph and not self.category_channel:
+            raise ValueError("category_graph feeds the category channel: set category_channel=True")
+        if not 1.0 < self.entmax_alpha <= 2.0:
+            raise ValueError(f"entmax_alpha must be in (1, 2], got {self.entmax_alpha}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not 0.0 < self.plateau_decay <= 1.0:
@@ -170,8 +224,8 @@ class ModelConfig:
         for name in ("dropout", "item_dropout", "id_dropout", "label_smoothing", "weight_average"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.session_encoder not in ("transformer", "gru"):
-            raise ValueError(f"session_encoder must be transformer or gru, got {self.session_encoder!r}")
+        if self.session_encoder not in SESSION_ENCODERS:
+            raise ValueError(f"session_encoder must be one of {SESSION_ENCODERS}, got {self.session_encoder!r}")
         if self.causal and self.session_encoder != "transformer":
             raise ValueError("causal attention needs session_encoder='transformer'")
         if self.softmax not in ("full", "sampled"):

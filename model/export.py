@@ -26,6 +26,7 @@ ops are in it (TF Serving links tensorflow-text), no py_function.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -121,11 +122,44 @@ def _matrix(dtype: tf.DType, name: str) -> tf.TensorSpec:
     return tf.TensorSpec([None, None], dtype, name=name)
 
 
+def _fixed(values: np.ndarray | None, name: str) -> tf.Variable | None:
+    return None if values is None else tf.Variable(values, trainable=False, name=name)
+
+
 class _Untracked:
     """Holds an object out of tf.Module's tracking (see RecommenderModule)."""
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionTables:
+    """What an export holds from the training sessions, not from the catalog (A2D-MTL): the
+    neighbour sessions' mean vectors and the category channel's embedding table, fused over
+    the transition graph. Both are fixed at export, so a request pays for neither, and a
+    catalog refresh keeps the served version's: they describe training, not the catalog."""
+
+    neighbour_vectors: np.ndarray | None = None
+    category_table: np.ndarray | None = None
+
+    @classmethod
+    def of_model(cls, model: SessionRecommender) -> SessionTables:
+        neighbours, categories = model.neighbour_index_vectors(), model.category_table()
+        return cls(
+            None if neighbours is None else np.asarray(neighbours),
+            None if categories is None else np.asarray(categories),
+        )
+
+    @classmethod
+    def of_served(cls, served: Any) -> SessionTables:
+        """The tables of a loaded SavedModel (`tf.saved_model.load`) that this module wrote."""
+        return cls(
+            *(
+                getattr(served, name).numpy() if getattr(served, name, None) is not None else None
+                for name in ("neighbour_vectors", "category_table")
+            )
+        )
 
 
 class RecommenderModule(tf.Module):
@@ -136,7 +170,12 @@ class RecommenderModule(tf.Module):
     """
 
     def __init__(
-        self, model: SessionRecommender, catalog: Catalog, tft_output: tft.TFTransformOutput, setup: TrainingSetup
+        self,
+        model: SessionRecommender,
+        catalog: Catalog,
+        tft_output: tft.TFTransformOutput,
+        setup: TrainingSetup,
+        tables: SessionTables | None = None,
     ) -> None:
         super().__init__()
         self._model = _Untracked(model)
@@ -145,7 +184,16 @@ class RecommenderModule(tf.Module):
         self.preprocessing = setup.preprocessing
         self.transform_layer = tft_output.transform_features_layer()
         self.raw_feature_spec = tft_output.raw_feature_spec()
-        model.set_catalog(catalog.features)
+        # Computed before the model takes the served catalog: they are over the one it trained with.
+        if tables is None:
+            if setup.model.category_graph and model.category_edges is None:
+                raise ValueError(f"{setup.model.variant} has a category graph, but the model holds none")
+            tables = SessionTables.of_model(model)
+        if setup.model.neighbour_sessions and tables.neighbour_vectors is None:
+            raise ValueError(f"{setup.model.variant} reads neighbour sessions, but the model holds no index")
+        self.neighbour_vectors = _fixed(tables.neighbour_vectors, "neighbour_vectors")
+        self.category_table = _fixed(tables.category_table, "category_table")
+        model.set_catalog(catalog.features, catalog.item_ids)
         item_vectors = model.encode_items()
         self.item_vectors = tf.Variable(np.asarray(item_vectors), trainable=False, name="item_vectors")
         # The catalog's side of the score (normalized, temperature folded in) is fixed at export,
@@ -212,10 +260,12 @@ class RecommenderModule(tf.Module):
         unknown: tf.Tensor,
         excluded_rows: tf.Tensor | None = None,
         candidate_categories: int = 0,
+        prefix_categories: tf.Tensor | None = None,
     ) -> dict[str, tf.Tensor]:
         """Outputs for sessions of `prefix_vectors`; `rows`: their catalog rows (< 0: padding, or not in the catalog).
 
-        `excluded_rows` (`[batch, n]`, < 0: none) are catalog rows each session must not be
+        `prefix_categories` are the items' leaf categories (the category channel's input;
+        default: the catalog's, by `rows`). `excluded_rows` (`[batch, n]`, < 0: none) are catalog rows each session must not be
         recommended: they score below every other item. With `candidate_categories` N > 0,
         only the items of the session's N most likely leaf categories are scored
         (`_top_k_in_categories`). Where fewer than K items are left, the rest of the list is
@@ -230,7 +280,16 @@ class RecommenderModule(tf.Module):
         empty = known == 0
         # It reads a stand-in first position so that the batch runs; its outputs are blanked below.
         mask = mask | (empty[:, None] & (tf.range(tf.shape(mask)[1]) == 0)[None, :])
-        session, category_logits = self.model.encode_session(prefix_vectors, mask, training=False)
+        if prefix_categories is None and self.category_table is not None:
+            prefix_categories = tf.gather(self.item_categories[:, -1], tf.maximum(rows, 0))
+        session, category_logits = self.model.encode_session(
+            prefix_vectors,
+            mask,
+            training=False,
+            index_vectors=self.neighbour_vectors,
+            prefix_categories=prefix_categories,
+            category_table=self.category_table,
+        )
         if candidate_categories:
             top_scores, top_rows = self._top_k_in_categories(session, category_logits[-1], rows, candidate_categories)
         else:
@@ -355,8 +414,9 @@ class RecommenderModule(tf.Module):
         shape = tf.shape(item_ids)
         present = (item_ids != "") | (titles != "") | (category_paths != "") | (brands != "")
         raw = self._raw_items(*(tf.reshape(t, [-1]) for t in (item_ids, titles, category_paths, brands, prices)))
-        vectors = self.model.encode_items(model_item_features(self.transform_layer(raw), self.preprocessing))
-        vectors = tf.reshape(vectors, [shape[0], shape[1], -1])
+        item_features = model_item_features(self.transform_layer(raw), self.preprocessing)
+        vectors = tf.reshape(self.model.encode_items(item_features), [shape[0], shape[1], -1])
+        leaves = tf.reshape(item_features[self.model.leaf_feature], shape)
         # Real items first (oldest first), padding after, the most recent max_prefix_length kept.
         order = tf.argsort(tf.cast(~present, tf.int32), axis=1, stable=True)
         lengths = tf.reduce_sum(tf.cast(present, tf.int32), axis=1, keepdims=True)
@@ -367,7 +427,13 @@ class RecommenderModule(tf.Module):
         prefix_vectors = tf.gather(vectors, gather_at, batch_dims=1)
         # Items given by id that the catalog holds get the repeat bonus, as in serving_default.
         rows = tf.where(mask, tf.gather(self.table.lookup(item_ids), gather_at, batch_dims=1), PADDING)
-        return self._recommend(prefix_vectors, mask, rows, tf.zeros([shape[0]], tf.int32))
+        return self._recommend(
+            prefix_vectors,
+            mask,
+            rows,
+            tf.zeros([shape[0]], tf.int32),
+            prefix_categories=tf.gather(leaves, gather_at, batch_dims=1),
+        )
 
     def _raw_items(self, item_ids, titles, category_paths, brands, prices) -> dict[str, Any]:
         """Flat `[n]` metadata -> raw catalog features as the Transform graph takes them (VarLen)."""
@@ -453,13 +519,16 @@ def export_serving_model(
     export_dir: str,
     catalog_examples: Iterable[bytes] | None = None,
     sessions: list[list[str]] | None = None,
+    tables: SessionTables | None = None,
 ) -> RecommenderModule:
     """Writes the SavedModel with the signatures above; `catalog` decides what can be recommended.
 
     With `catalog_examples` (the raw examples `catalog` was loaded from) and validation
     `sessions`, the SavedModel also keeps what a catalog refresh needs (`model/refresh_assets.py`).
+    What the model holds from its training sessions is exported as `tables` say, or as
+    the model computes it (`SessionTables.of_model`); a refresh keeps the served version's.
     """
-    module = RecommenderModule(model, catalog, tft_output, setup)
+    module = RecommenderModule(model, catalog, tft_output, setup, tables)
     signatures = {
         SERVING_DEFAULT: module.serve.get_concrete_function(),
         FROM_METADATA: module.serve_metadata.get_concrete_function(),

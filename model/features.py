@@ -38,6 +38,7 @@ def vocabulary_name(feature: str) -> str:
 # --- Model inputs and outputs ------------------------------------------------------------
 PREFIX_ROWS = "prefix_rows"  # [batch, max_prefix_length] catalog rows, padded with -1
 TARGET_ROW = "target_row"  # [batch] catalog row of the next item
+SESSION_KEY = "session_key"  # [batch] int64, inputs.session_keys: a session never reads itself as a neighbour
 ITEM_LOGITS = "item_logits"  # [batch, catalog size]
 SESSION_VECTOR = "session_vector"  # [batch, item width]
 

@@ -59,7 +59,7 @@ def padded_widths(max_length: int) -> list[int]:
     return sorted({min(2**power, max_length) for power in range(max_length.bit_length() + 1)})
 
 
-def _files(file_pattern: str | list[str]) -> list[str]:
+def session_files(file_pattern: str | list[str]) -> list[str]:
     patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
     files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
     if not files:
@@ -69,7 +69,7 @@ def _files(file_pattern: str | list[str]) -> list[str]:
 
 def read_prefixes(file_pattern: str | list[str], count: int) -> list[list[str]]:
     """The prefixes (id lists, oldest first) of the first `count` session examples."""
-    records = tf.data.TFRecordDataset(_files(file_pattern), compression_type="GZIP").take(count)
+    records = tf.data.TFRecordDataset(session_files(file_pattern), compression_type="GZIP").take(count)
     return [
         [
             v.decode()
@@ -79,7 +79,14 @@ def read_prefixes(file_pattern: str | list[str], count: int) -> list[list[str]]:
     ]
 
 
+def session_keys(session_ids: tf.Tensor) -> tf.Tensor:
+    """Session ids -> int64 keys: how a training example and the neighbour index
+    (model.neighbours) tell that they hold the same session."""
+    return tf.strings.to_hash_bucket_fast(session_ids, 2**62)
+
+
 _SESSION_FEATURES = {
+    contract.SESSION_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
     contract.PREFIX_ITEM_IDS: tf.io.RaggedFeature(tf.string),
     contract.TARGET_ITEM_ID: tf.io.FixedLenFeature([], tf.string),
 }
@@ -102,7 +109,7 @@ def session_dataset(
     epoch's length (a progress bar with its total, and no "input ran out of data" warning
     at the end of the first epoch).
     """
-    files = _files(file_pattern)
+    files = session_files(file_pattern)
     examples = int(
         tf.data.TFRecordDataset(files, compression_type="GZIP").reduce(np.int64(0), lambda count, _: count + 1)
     )
@@ -113,7 +120,11 @@ def session_dataset(
         rows, _ = prefix_rows(parsed[contract.PREFIX_ITEM_IDS], table, max_length)
         target = table.lookup(parsed[contract.TARGET_ITEM_ID])
         keep = target >= 0
-        return {features.PREFIX_ROWS: tf.boolean_mask(rows, keep)}, {features.TARGET_ROW: tf.boolean_mask(target, keep)}
+        inputs = {
+            features.PREFIX_ROWS: tf.boolean_mask(rows, keep),
+            features.SESSION_KEY: tf.boolean_mask(session_keys(parsed[contract.SESSION_ID]), keep),
+        }
+        return inputs, {features.TARGET_ROW: tf.boolean_mask(target, keep)}
 
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE).cache()
     if shuffle:

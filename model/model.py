@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -24,8 +24,20 @@ from keras import ops
 from contract.model_api import TRACKED_K, rank_metric
 from model import features
 from model.config import ModelConfig
-from model.layers import CategoryHeads, HierarchicalFusion, ItemEncoder, RepeatBonus, SessionEncoder, session_items
+from model.layers import (
+    CategoryChannel,
+    CategoryHeads,
+    HierarchicalFusion,
+    ItemEncoder,
+    NeighbourSessions,
+    RepeatBonus,
+    SessionEncoder,
+    session_items,
+)
 from model.metrics import RankMetric, popularity_ranks, ranking_metrics, target_rank
+
+if TYPE_CHECKING:  # model.neighbours reads TFRecords with TensorFlow; the model runs on any backend
+    from model.neighbours import NeighbourIndex
 
 ITEM_ID_LOGITS = "item_id_logits"
 CATALOG_VECTORS = "catalog_vectors"  # training only: the catalog's item vectors, scored by the loss
@@ -70,6 +82,8 @@ class SessionRecommender(keras.Model):
             config.pooling,
             kind=config.session_encoder,
             causal=config.causal,
+            weighting=config.readout_weighting,
+            alpha=config.entmax_alpha,
             name="session_encoder",
         )
         head_levels = range(1, category_levels + 1) if config.uses_category_heads else range(0)
@@ -79,6 +93,26 @@ class SessionRecommender(keras.Model):
             else None
         )
         self.fusion = HierarchicalFusion(config.item_dim, name="hierarchical_fusion") if config.hierarchical else None
+        self.neighbour_sessions = (
+            NeighbourSessions(config.neighbours, name="neighbour_sessions") if config.neighbour_sessions else None
+        )
+        leaf = features.category_level(category_levels)
+        self.category_channel = (
+            CategoryChannel(
+                vocab_sizes[leaf],
+                config.item_dim,
+                config.max_prefix_length,
+                graph=config.category_graph,
+                name="category_channel",
+            )
+            if config.category_channel
+            else None
+        )
+        # The leaf-category transitions of the training sessions (model.category_graph), or none yet.
+        self.category_edges: tuple[Any, Any, Any] | None = None
+        # The training sessions it reads (ids), and their rows in the catalog it holds.
+        self.neighbour_index: NeighbourIndex | None = None
+        self._neighbour_rows: dict[str, Any] | None = None
         self.item_id_head = (
             keras.layers.Dense(vocab_sizes[features.ITEM_ID_INDEX], name="item_id_head")
             if config.item_id_head
@@ -102,16 +136,87 @@ class SessionRecommender(keras.Model):
             names.update(features.category_level(k) for k in range(1, self.category_levels + 1))
         if self.item_id_head is not None:
             names.add(features.ITEM_ID_INDEX)
+        if self.category_channel is not None:
+            names.add(self.leaf_feature)
         return sorted(names)
 
-    def set_catalog(self, catalog_features: dict[str, np.ndarray]) -> None:
-        """Holds the catalog (one row per item) that is encoded and scored."""
+    @property
+    def leaf_feature(self) -> str:
+        return features.category_level(self.category_levels)
+
+    def set_catalog(self, catalog_features: dict[str, np.ndarray], item_ids: np.ndarray | None = None) -> None:
+        """Holds the catalog (one row per item) that is encoded and scored.
+
+        A model holding a neighbour index needs the catalog's `item_ids`: the index's sessions
+        are found again in it by id.
+        """
         self._catalog = {name: ops.convert_to_tensor(catalog_features[name]) for name in self.catalog_features}
+        if self.neighbour_index is not None:
+            if item_ids is None:
+                raise ValueError("this model holds a neighbour index: set_catalog needs the catalog's item_ids")
+            self.set_neighbour_index(self.neighbour_index, item_ids)
         # Exact score ties in the rank metrics go to the more clicked item, as in evaluation.
         clicks = catalog_features.get(features.TRAIN_CLICKS)
         self._tie_break = (
             None if clicks is None else ops.convert_to_tensor(popularity_ranks(np.asarray(clicks)), "float32")
         )
+
+    def set_category_graph(self, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> None:
+        """Holds the leaf-category transition graph (`model.category_graph.category_transitions`)."""
+        if self.category_channel is None or not self.model_config.category_graph:
+            raise ValueError(f"{self.model_config.variant} has no category graph (category_graph=False)")
+        self.category_edges = (
+            ops.convert_to_tensor(sources, "int32"),
+            ops.convert_to_tensor(targets, "int32"),
+            ops.convert_to_tensor(weights, "float32"),
+        )
+
+    def category_table(self) -> Any | None:
+        """`[leaf categories, width]`: the category channel's embeddings, fused over the graph; None without a channel.
+
+        Before a graph is set (a model not yet trained) the graph has no edges: each category attends to itself.
+        """
+        if self.category_channel is None:
+            return None
+        edges = self.category_edges
+        if edges is None and self.model_config.category_graph:
+            empty = ops.zeros((0,), "int32")
+            edges = (empty, empty, ops.zeros((0,), "float32"))
+        return self.category_channel.embedding_table(edges)
+
+    def set_neighbour_index(self, index: NeighbourIndex, item_ids: np.ndarray) -> None:
+        """Holds the training sessions `NeighbourSessions` reads, as rows of the catalog of `item_ids`.
+
+        Items this catalog lacks drop out of their sessions, and sessions left empty out of the index.
+        """
+        if self.neighbour_sessions is None:
+            raise ValueError(f"{self.model_config.variant} reads no neighbour sessions (neighbour_sessions=0)")
+        row_of = {str(item): row for row, item in enumerate(item_ids)}
+        rows, segments, keys = index.rows(lambda ids: np.array([row_of.get(str(i), -1) for i in ids], np.int64))
+        if len(keys) <= self.model_config.neighbours:
+            raise ValueError(
+                f"the neighbour index has {len(keys)} sessions with items in this catalog; "
+                f"it needs more than neighbours={self.model_config.neighbours}"
+            )
+        self.neighbour_index = index
+        self._neighbour_rows = {
+            "rows": ops.convert_to_tensor(rows),
+            "segments": ops.convert_to_tensor(segments),
+            "lengths": ops.convert_to_tensor(np.bincount(segments, minlength=len(keys))[:, None], "float32"),
+            "keys": ops.convert_to_tensor(keys),
+        }
+
+    def neighbour_index_vectors(self, catalog_vectors: Any | None = None) -> Any | None:
+        """`[sessions, width]`: each indexed session's mean item vector (A2D-MTL Eq. 16), from
+        `catalog_vectors` where given; None without an index (a model not yet trained)."""
+        if self.neighbour_sessions is None or self.neighbour_index is None:
+            return None
+        index = self._neighbour_rows
+        assert index is not None, "set_neighbour_index and set_catalog keep the rows with the index"
+        rows = index["rows"]
+        vectors = self._encode_rows(rows) if catalog_vectors is None else ops.take(catalog_vectors, rows, axis=0)
+        sums = ops.segment_sum(vectors, index["segments"], num_segments=int(ops.shape(index["keys"])[0]))
+        return sums / ops.cast(index["lengths"], sums.dtype)
 
     @property
     def samples_negatives(self) -> bool:
@@ -154,9 +259,32 @@ class SessionRecommender(keras.Model):
             lambda: ops.take(self.encode_items(), rows, axis=0),
         )
 
-    def encode_session(self, prefix_vectors: Any, mask: Any, training: bool = False) -> tuple[Any, list[Any]]:
-        """Prefix item vectors `[batch, length, width]` -> session vector and category logits."""
+    def encode_session(
+        self,
+        prefix_vectors: Any,
+        mask: Any,
+        training: bool = False,
+        index_vectors: Any | None = None,
+        excluded: Any | None = None,
+        prefix_categories: Any | None = None,
+        category_table: Any | None = None,
+    ) -> tuple[Any, list[Any]]:
+        """Prefix item vectors `[batch, length, width]` -> session vector and category logits.
+
+        With `index_vectors` (`neighbour_index_vectors`), the session vector gains what its
+        nearest training sessions clicked (A2D-MTL Eq. 20), leaving out `excluded` ones.
+        With a category channel it gains the vector of the prefix's leaf categories
+        (`prefix_categories`, `[batch, length]`), from `category_table` where given (serving
+        computes it once), else from the channel's embeddings and the graph.
+        """
         session = self.session_encoder(prefix_vectors, mask, training=training)
+        if self.category_channel is not None:
+            if prefix_categories is None:
+                raise ValueError("a model with a category channel needs the prefix's leaf categories")
+            table = self.category_table() if category_table is None else category_table
+            session = session + ops.cast(self.category_channel(prefix_categories, mask, table=table), session.dtype)
+        if index_vectors is not None and self.neighbour_sessions is not None:
+            session = session + self.neighbour_sessions(prefix_vectors, mask, index_vectors, excluded)
         category_logits = self.category_heads(session) if self.category_heads is not None else []
         if self.fusion is not None:
             session = self.fusion(session, category_logits)
@@ -212,7 +340,17 @@ class SessionRecommender(keras.Model):
             prefix_vectors = ops.take(catalog_vectors, safe_rows, axis=0)
         else:
             prefix_vectors = self._encode_rows(safe_rows)
-        session, category_logits = self.encode_session(prefix_vectors, mask, training=training)
+        index_vectors = self.neighbour_index_vectors(catalog_vectors)
+        excluded = None
+        if index_vectors is not None and features.SESSION_KEY in inputs:  # a training example's own session
+            index_keys = ops.expand_dims(self._neighbour_rows["keys"], 0)  # type: ignore[index]
+            excluded = ops.expand_dims(inputs[features.SESSION_KEY], 1) == index_keys
+        prefix_categories = None
+        if self.category_channel is not None:
+            prefix_categories = ops.take(self._catalog[self.leaf_feature], safe_rows, axis=0)
+        session, category_logits = self.encode_session(
+            prefix_vectors, mask, training, index_vectors, excluded, prefix_categories
+        )
         outputs = {features.SESSION_VECTOR: session}
         if encode_catalog and training and config.id_dropout:
             catalog_vectors = self.encode_items(drop_ids=True)

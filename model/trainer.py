@@ -38,9 +38,11 @@ from contract.model_api import (
 )
 from model import export, warm_start
 from model.catalog import Catalog, load_catalog
+from model.category_graph import category_transitions
 from model.config import ModelConfig, TrainingSetup
 from model.inputs import read_prefixes, session_dataset
 from model.model import SessionRecommender, build_model
+from model.neighbours import build_neighbour_index
 from model.warmup import write_warmup_requests
 
 WARMUP_REQUESTS = 10
@@ -73,7 +75,32 @@ def float32_twin(model: SessionRecommender, catalog: Catalog) -> SessionRecommen
     config = dataclasses.replace(model.model_config, precision="float32")
     twin = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
     twin.set_weights(model.get_weights())
+    if model.neighbour_index is not None:
+        twin.set_neighbour_index(model.neighbour_index, catalog.item_ids)
+    if model.category_edges is not None:
+        twin.set_category_graph(*(keras.ops.convert_to_numpy(edge) for edge in model.category_edges))
     return twin
+
+
+def hold_training_sessions(
+    model: SessionRecommender, catalog: Catalog, train_files: Any, train_data: tf.data.Dataset | None = None
+) -> None:
+    """Gives `model` what it reads from the training sessions, if its config asks: A2D-MTL's
+    neighbour index (model.neighbours) and category graph (model.category_graph, counted over
+    `train_data`, the training batches, or a pass over `train_files`)."""
+    config = model.model_config
+    if config.neighbour_sessions:
+        start = time.time()
+        index = build_neighbour_index(train_files, config.neighbour_sessions, config.max_prefix_length)
+        model.set_neighbour_index(index, catalog.item_ids)
+        logging.info("Neighbour index: %d training sessions in %.0f s", index.sessions, time.time() - start)
+    if config.category_graph:
+        start = time.time()
+        if train_data is None:
+            train_data = session_dataset(train_files, catalog.item_ids, config.max_prefix_length, 4096, shuffle=False)
+        sources, targets, weights = category_transitions(train_data, catalog.features[model.leaf_feature])
+        model.set_category_graph(sources, targets, weights)
+        logging.info("Category graph: %d distinct transitions in %.0f s", len(sources), time.time() - start)
 
 
 class TrainingDiverged(RuntimeError):
@@ -166,6 +193,7 @@ def train(
     eval_data = session_dataset(
         eval_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=False
     )
+    hold_training_sessions(model, catalog, train_files, train_data)
     steps_per_epoch = None
     if train_steps:  # TFX's TrainArgs.num_steps caps the whole run
         train_data = train_data.repeat()

@@ -206,11 +206,22 @@ CANDIDATE_CATEGORIES = 3  # the exported model's recommend_in_top_categories
 
 @pytest.fixture(scope="session")
 def exported(ingested, ingested_catalog, tmp_path_factory) -> Exported:
-    """A small M2TRec with a repeat bonus and the candidate signature, trained for a few steps and exported as
-    version 1 (shared by model and serving tests)."""
+    """A small M2TRec with a repeat bonus, the candidate signature and every option of A2D-MTL (category
+    channel over the category graph, neighbour sessions, adaptive sparse readout), trained for a few steps
+    and exported as version 1 (shared by model and serving tests)."""
     catalog = ingested_catalog.catalog
     config = ModelConfig.preset(
-        "M2TRec", **SMALL, epochs=1, top_k=20, repeat_bonus=1.0, candidate_categories=CANDIDATE_CATEGORIES
+        "M2TRec",
+        **SMALL,
+        epochs=1,
+        top_k=20,
+        repeat_bonus=1.0,
+        candidate_categories=CANDIDATE_CATEGORIES,
+        neighbour_sessions=100,
+        neighbours=5,
+        readout_weighting="adaptive_entmax",
+        category_channel=True,
+        category_graph=True,
     )
     run_dir = tmp_path_factory.mktemp("run")
     model, _ = train(

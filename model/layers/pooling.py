@@ -14,6 +14,10 @@
 
 `last` and `core` read the contextual vector of the last item only, so the session
 encoder computes only that row in its last block (`TransformerBlock(last_only=True)`).
+
+The attention weights of `attention` and `core` are a softmax, or an α-entmax (A2D-MTL's
+sparse attention: an accidental click can get weight zero), with a fixed α or one learned
+per session from the last item (`adaptive_entmax`, A2D-MTL's AdaSPA).
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from typing import Any
 import keras
 from keras import ops
 
+from model.config import POOLINGS as MODES
+from model.config import READOUT_WEIGHTINGS as WEIGHTINGS
+from model.layers.entmax import AdaptiveAlpha, entmax
 from model.layers.transformer import gather_last
 
-MODES = ("mean", "last", "attention", "core")
 LAST_ONLY_MODES = ("last", "core")  # modes that read only the last item's contextual vector
 
 
@@ -35,6 +41,8 @@ class SessionPooling(keras.layers.Layer):
 
     Args:
         mode: one of `MODES` (see the module's docstring).
+        weighting: how `attention` and `core` normalize their weights, one of `WEIGHTINGS`.
+        alpha: entmax's α in (1, 2] (`entmax`), or its initial value (`adaptive_entmax`).
 
     Call arguments: see `call`.
 
@@ -51,15 +59,21 @@ class SessionPooling(keras.layers.Layer):
         >>> mask = keras.ops.convert_to_tensor([[True] * 3, [True, False, False]])
         >>> tuple(core(items[:, :1], mask, items=items).shape)
         (2, 4)
+        >>> sparse = SessionPooling("core", weighting="adaptive_entmax")
+        >>> tuple(sparse(items[:, :1], mask, items=items).shape)
+        (2, 4)
     """
 
-    def __init__(self, mode: str = "mean", **kwargs: Any) -> None:
+    def __init__(self, mode: str = "mean", weighting: str = "softmax", alpha: float = 1.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # It takes the padding mask as an argument; one Keras attached to `x` is consumed, not passed on.
         self.supports_masking = True
         if mode not in MODES:
             raise ValueError(f"pooling mode must be one of {MODES}, got {mode!r}")
-        self.mode = mode
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"pooling weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        self.mode, self.weighting, self.alpha = mode, weighting, alpha
+        self.adaptive_alpha = AdaptiveAlpha(alpha, name="adaptive_alpha") if weighting == "adaptive_entmax" else None
 
     def build(self, x_shape: Any, mask_shape: Any = None, items_shape: Any = None, positions_shape: Any = None) -> None:
         width = x_shape[-1]
@@ -70,6 +84,8 @@ class SessionPooling(keras.layers.Layer):
             self.key_projection.build((None, None, width))
             self.query_projection.build((None, width))
             self.score.build((None, None, width))
+            if self.adaptive_alpha is not None:
+                self.adaptive_alpha.build((None, width))
         if self.mode == "attention":
             self.fusion = keras.layers.Dense(width, name="fusion")
             self.fusion.build((None, 2 * width))
@@ -101,14 +117,21 @@ class SessionPooling(keras.layers.Layer):
         hidden = ops.sigmoid(self.key_projection(keys) + ops.expand_dims(self.query_projection(last), 1))
         logits = ops.squeeze(self.score(hidden), -1)
         logits = ops.where(mask, logits, ops.full_like(logits, -1e9))
-        attention = ops.softmax(logits, axis=-1)
+        attention = self._normalize(logits, last)
         summary = ops.sum(values * ops.expand_dims(attention, -1), axis=1)
         if self.mode == "core":
             return summary
         return self.fusion(ops.concatenate([summary, last], axis=-1))
 
+    def _normalize(self, logits: Any, last: Any) -> Any:
+        """Attention logits `[batch, length]` -> weights summing to one, by `weighting`."""
+        if self.weighting == "softmax":
+            return ops.softmax(logits, axis=-1)
+        alpha = self.alpha if self.adaptive_alpha is None else self.adaptive_alpha(last)
+        return entmax(logits, alpha)
+
     def compute_mask(self, *args: Any, **kwargs: Any) -> None:
         return None
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "mode": self.mode}
+        return {**super().get_config(), "mode": self.mode, "weighting": self.weighting, "alpha": self.alpha}

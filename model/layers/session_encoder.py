@@ -16,10 +16,9 @@ from typing import Any
 import keras
 from keras import ops
 
+from model.config import SESSION_ENCODERS as KINDS
 from model.layers.pooling import SessionPooling
 from model.layers.transformer import TransformerBlock, gather_last
-
-KINDS = ("transformer", "gru")
 
 
 @keras.saving.register_keras_serializable(package="session_recommender")
@@ -33,6 +32,7 @@ class SessionEncoder(keras.layers.Layer):
         dropout: on the input item vectors and inside the blocks, in training.
         max_length: positions learned; items further back share the last one.
         pooling: `mean`, `last`, `attention` or `core` (layers.pooling).
+        weighting, alpha: the readout's attention weights (layers.SessionPooling).
         kind: `transformer` (M2TRec, SASRec) or `gru` (GRU4Rec).
         causal: causal attention (SASRec); `kind="transformer"` only.
 
@@ -64,6 +64,8 @@ class SessionEncoder(keras.layers.Layer):
         pooling: str = "mean",
         kind: str = "transformer",
         causal: bool = False,
+        weighting: str = "softmax",
+        alpha: float = 1.5,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -81,6 +83,8 @@ class SessionEncoder(keras.layers.Layer):
             pooling=pooling,
             kind=kind,
             causal=causal,
+            weighting=weighting,
+            alpha=alpha,
         )
         self.max_length = max_length
         self.input_dropout = keras.layers.Dropout(dropout)
@@ -93,7 +97,7 @@ class SessionEncoder(keras.layers.Layer):
         else:
             self.positions = None
             self.blocks = [keras.layers.GRU(width, return_sequences=True, name=f"gru_{i}") for i in range(num_layers)]
-        self.pooling = SessionPooling(pooling)
+        self.pooling = SessionPooling(pooling, weighting, alpha)
 
     def call(self, item_vectors: Any, mask: Any, training: bool = False) -> Any:
         """`item_vectors`: `[batch, length, width]`, left-aligned; `mask`: `[batch, length]`."""

@@ -53,8 +53,11 @@ def test_reloaded_in_a_fresh_process_gives_the_keras_top_k(exported):
     )
     served = json.loads(result.stdout.strip().splitlines()[-1])
     ids, scores = _keras_top_k(exported.model, exported.catalog, exported.sessions, 20)
-    assert served["ids"] == ids
     np.testing.assert_allclose(served["scores"], scores, rtol=1e-4, atol=1e-4)
+    # Items of identical vectors tie exactly; the served top-K and argsort may order those differently.
+    for served_ids, keras_ids, row in zip(served["ids"], ids, scores):
+        for j in np.flatnonzero(np.array(served_ids) != np.array(keras_ids)):
+            assert np.isclose(row, row[j], rtol=0, atol=1e-5).sum() > 1, (j, served_ids, keras_ids)
 
 
 def test_the_sessions_own_items_get_the_repeat_bonus_in_both_recommending_signatures(exported, ingested):
@@ -149,7 +152,7 @@ def test_an_item_added_after_training_can_be_recommended(exported, ingested, tmp
     vectors = module.item_vectors.numpy()
     rows = catalog.row_of([NEW_ITEM, template])
     assert np.isfinite(vectors[rows[0]]).all() and np.linalg.norm(vectors[rows[0]]) > 0
-    exported.model.set_catalog(exported.catalog.features)  # leave the shared model as it was
+    exported.model.set_catalog(exported.catalog.features, exported.catalog.item_ids)  # leave the shared model as it was
 
 
 def _metadata(ingested, sessions):

@@ -1,0 +1,81 @@
+"""A session -> what similar *training* sessions clicked (A2D-MTL's inter-session representation).
+
+A2D-MTL (Eq. 16-19) averages each session's item vectors, finds the R most similar
+sessions by cosine, and adds their averages, weighted by a softmax over the similarities,
+to the session vector. Its published code, like MSGAT's that it follows, takes the
+neighbours from the other sessions of the same batch, so at test time a session reads
+other *test* sessions, which may hold its target: those numbers fell by 20 points once
+the test set was shuffled. Here the neighbours come only from an index of training
+sessions (`model.neighbours.NeighbourIndex`), so a session's recommendations do not
+depend on what else is in its batch. A training example must not find its own session
+(which holds its target): `excluded` leaves it out.
+
+Example:
+    >>> layer = NeighbourSessions(neighbours=2)
+    >>> prefix = keras.random.normal((3, 4, 8))
+    >>> mask = keras.ops.convert_to_tensor([[True] * 4, [True, False, False, False], [True, True, False, False]])
+    >>> tuple(layer(prefix, mask, keras.random.normal((10, 8))).shape)
+    (3, 8)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+
+def masked_mean(vectors: Any, mask: Any) -> Any:
+    """`[batch, length, width]` and a `[batch, length]` mask -> the mean of the real items, `[batch, width]`."""
+    weights = ops.expand_dims(ops.cast(mask, vectors.dtype), -1)
+    return ops.sum(vectors * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+
+def unit(vectors: Any) -> Any:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    return vectors / ops.maximum(ops.norm(vectors, axis=-1, keepdims=True), 1e-6)
+
+
+@keras.saving.register_keras_serializable(package="session_recommender")
+class NeighbourSessions(keras.layers.Layer):
+    """A session's item vectors -> the similarity-weighted mean of its R nearest indexed sessions.
+
+    No weights of its own: the item encoder that makes both sides is what training shapes.
+
+    Args:
+        neighbours: R, the indexed sessions each session reads.
+
+    Call arguments:
+        prefix_vectors: `[batch, length, width]`, the session's input item vectors.
+        mask: `[batch, length]` bool, True at real items.
+        index_vectors: `[sessions, width]`, each indexed session's mean item vector; more
+            sessions than `neighbours`, so an excluded one is never needed.
+        excluded: optional `[batch, sessions]` bool, indexed sessions a row must not read
+            (in training: its own session).
+
+    Returns:
+        `[batch, width]` in the dtype of `prefix_vectors`.
+    """
+
+    def __init__(self, neighbours: int = 10, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if neighbours < 1:
+            raise ValueError(f"neighbours must be >= 1, got {neighbours}")
+        self.neighbours = neighbours
+        self.built = True  # no weights: nothing to build
+
+    def call(self, prefix_vectors: Any, mask: Any, index_vectors: Any, excluded: Any | None = None) -> Any:
+        session = unit(ops.cast(masked_mean(prefix_vectors, mask), "float32"))
+        index_vectors = ops.cast(index_vectors, "float32")
+        similarity = ops.matmul(session, ops.transpose(unit(index_vectors)))  # cosine, Eq. 17
+        if excluded is not None:
+            similarity = ops.where(excluded, ops.full_like(similarity, -2.0), similarity)  # below any cosine
+        top_similarity, top_sessions = ops.top_k(similarity, self.neighbours)
+        weights = ops.softmax(top_similarity, axis=-1)  # Eq. 19
+        chosen = ops.take(index_vectors, top_sessions, axis=0)  # [batch, R, width]
+        inter = ops.sum(chosen * ops.expand_dims(weights, -1), axis=1)  # Eq. 18
+        return ops.cast(inter, prefix_vectors.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "neighbours": self.neighbours}

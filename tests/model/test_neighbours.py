@@ -1,0 +1,115 @@
+"""Neighbour sessions (A2D-MTL) come from training sessions only, never from the batch or the session itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+import contract
+from contract import model_api
+from model import features
+from model.config import ModelConfig
+from model.inputs import session_keys
+from model.layers import NeighbourSessions
+from model.model import build_model
+from model.neighbours import NeighbourIndex, build_neighbour_index
+from tests.conftest import SMALL
+from tests.conftest import pad as _pad
+
+
+def _training_sessions(train_files: str) -> dict[str, tuple[int, list[str]]]:
+    """Session id -> (last click time, whole session) from the training examples, the slow obvious way."""
+    sessions: dict[str, tuple[int, int, list[str]]] = {}
+    for record in tf.data.TFRecordDataset(tf.io.gfile.glob(train_files), compression_type="GZIP"):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        session = feature[contract.SESSION_ID].bytes_list.value[0].decode()
+        length = feature[contract.PREFIX_LENGTH].int64_list.value[0]
+        items = [v.decode() for v in feature[contract.PREFIX_ITEM_IDS].bytes_list.value]
+        items.append(feature[contract.TARGET_ITEM_ID].bytes_list.value[0].decode())
+        if session not in sessions or length > sessions[session][0]:
+            sessions[session] = (length, feature[contract.TARGET_TIMESTAMP].int64_list.value[0], items)
+    return {session: (time, items) for session, (_, time, items) in sessions.items()}
+
+
+def test_the_index_holds_the_most_recent_whole_training_sessions(ingested):
+    train_files = ingested.split_files["train"]
+    index = build_neighbour_index(train_files, size=40, max_length=50)
+    by_key = {
+        int(session_keys(tf.constant([session])).numpy()[0]): entry
+        for session, entry in _training_sessions(train_files).items()
+    }
+    assert index.sessions == 40 and len(set(index.keys.tolist())) == 40
+    starts = np.concatenate([[0], np.cumsum(index.lengths)])
+    for i, key in enumerate(index.keys.tolist()):
+        assert index.item_ids[starts[i] : starts[i + 1]].tolist() == by_key[key][1]
+    indexed_times = [by_key[key][0] for key in index.keys.tolist()]
+    others = [time for key, (time, _) in by_key.items() if key not in set(index.keys.tolist())]
+    assert min(indexed_times) >= max(others)
+
+
+def test_index_rows_drop_items_the_catalog_lacks_and_sessions_left_empty():
+    index = NeighbourIndex.from_sessions([["a", "x"], ["y"], ["b", "a"]], np.array([5, 6, 7]))
+    rows, segments, keys = index.rows(lambda ids: np.array([{"a": 0, "b": 1}.get(i, -1) for i in ids]))
+    assert rows.tolist() == [0, 1, 0] and segments.tolist() == [0, 1, 1] and keys.tolist() == [5, 7]
+
+
+def test_excluded_sessions_are_never_read():
+    layer = NeighbourSessions(neighbours=2)
+    index = np.eye(4, 8, dtype=np.float32) + 0.01
+    prefix = np.tile(index[:1], (1, 3, 1))[:, :, :]  # the session of index row 0, three times
+    mask = np.ones((1, 3), bool)
+    alone = ops.convert_to_numpy(layer(prefix, mask, index))
+    excluded = ops.convert_to_numpy(layer(prefix, mask, index, np.array([[True, False, False, False]])))
+    without_row = ops.convert_to_numpy(layer(prefix, mask, index[1:]))
+    np.testing.assert_allclose(excluded, without_row, atol=1e-6)
+    assert not np.allclose(alone, excluded)
+
+
+def test_a_training_example_does_not_read_its_own_session(ingested_catalog):
+    catalog = ingested_catalog.catalog
+    config = ModelConfig.preset("M2TRec", **SMALL, neighbour_sessions=20, neighbours=3, repeat_bonus=0.0)
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    ids = catalog.item_ids.astype(str)
+    sessions = [[ids[i], ids[i + 1], ids[i + 2]] for i in range(0, 60, 3)]
+    model.set_neighbour_index(NeighbourIndex.from_sessions(sessions, np.arange(20)), catalog.item_ids)
+    rows = np.full((1, config.max_prefix_length), -1, np.int32)
+    rows[0, :3] = [0, 1, 2]  # index session 0 itself
+    own = {features.PREFIX_ROWS: rows, features.SESSION_KEY: np.array([0], np.int64)}
+    stranger = {features.PREFIX_ROWS: rows, features.SESSION_KEY: np.array([99], np.int64)}
+    reads_own = ops.convert_to_numpy(model(stranger)[features.SESSION_VECTOR])
+    excluded = ops.convert_to_numpy(model(own)[features.SESSION_VECTOR])
+    model.set_neighbour_index(NeighbourIndex.from_sessions(sessions[1:], np.arange(1, 20)), catalog.item_ids)
+    without = ops.convert_to_numpy(model(stranger)[features.SESSION_VECTOR])
+    np.testing.assert_allclose(excluded, without, atol=1e-5)
+    assert not np.allclose(reads_own, excluded, atol=1e-4)
+
+
+def test_neighbour_knobs_are_validated():
+    with pytest.raises(ValueError, match="more than"):
+        ModelConfig.preset("M2TRec", neighbour_sessions=5, neighbours=5)
+    model_config = ModelConfig.preset("M2TRec")
+    assert model_config.neighbour_sessions == 0
+
+
+def test_recommendations_do_not_depend_on_the_batch(exported):
+    """The leak the issue names: a session scored alone, in a batch, and in a shuffled batch gets the same answer."""
+    assert exported.setup.model.neighbour_sessions > 0, "the shared export reads neighbour sessions"
+    loaded = tf.saved_model.load(exported.export_dir)
+    serve = loaded.signatures[model_api.SERVING_DEFAULT]
+
+    def answer(sessions):
+        out = serve(**{model_api.ITEM_IDS: tf.constant(_pad(sessions))})
+        return out[model_api.TOP_K_IDS].numpy(), out[model_api.TOP_K_SCORES].numpy()
+
+    sessions = exported.sessions
+    batched_ids, batched_scores = answer(sessions)
+    order = np.random.default_rng(0).permutation(len(sessions))
+    shuffled_ids, shuffled_scores = answer([sessions[i] for i in order])
+    for i, session in enumerate(sessions):
+        alone_ids, alone_scores = answer([session])
+        position = int(np.flatnonzero(order == i)[0])
+        assert alone_ids[0].tolist() == batched_ids[i].tolist() == shuffled_ids[position].tolist()
+        np.testing.assert_allclose(alone_scores[0], batched_scores[i], atol=1e-5)
+        np.testing.assert_allclose(alone_scores[0], shuffled_scores[position], atol=1e-5)
