@@ -34,6 +34,7 @@ from model.layers import (
     SessionEncoder,
     session_items,
 )
+from model.layers.sessions import unit_rows
 from model.metrics import RankMetric, popularity_ranks, ranking_metrics, target_rank
 
 if TYPE_CHECKING:  # model.neighbours reads TFRecords with TensorFlow; the model runs on any backend
@@ -306,7 +307,7 @@ class SessionRecommender(keras.Model):
         """
         item_vectors = ops.cast(item_vectors, "float32")
         if self.model_config.cosine_scores:
-            item_vectors = item_vectors / ops.maximum(ops.norm(item_vectors, axis=-1, keepdims=True), 1e-6)
+            item_vectors = unit_rows(item_vectors)
         return ops.transpose(item_vectors / self.model_config.temperature)
 
     def score_prepared(self, session: Any, scoring_vectors: Any) -> Any:
@@ -317,7 +318,7 @@ class SessionRecommender(keras.Model):
         """The session side of `score`, float32: L2-normalized with cosine scores."""
         session = ops.cast(session, "float32")
         if self.model_config.cosine_scores:
-            session = session / ops.maximum(ops.norm(session, axis=-1, keepdims=True), 1e-6)
+            session = unit_rows(session)
         return session
 
     def add_repeat_bonus(self, logits: Any, rows: Any) -> Any:

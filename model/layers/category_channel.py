@@ -26,6 +26,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from model.layers.sessions import steps_from_last
+
 
 @keras.saving.register_keras_serializable(package="session_recommender")
 class CategoryGraphAttention(keras.layers.Layer):
@@ -140,10 +142,8 @@ class CategoryChannel(keras.layers.Layer):
     def call(self, categories: Any, mask: Any, edges: Any | None = None, table: Any | None = None) -> Any:
         table = self.embedding_table(edges) if table is None else table
         items = ops.take(table, ops.maximum(categories, 0), axis=0)
-        length = ops.shape(categories)[1]
+        positions = self.positions(steps_from_last(mask, self.max_length))
         lengths = ops.sum(ops.cast(mask, "int32"), axis=1, keepdims=True)
-        steps = ops.expand_dims(ops.arange(length, dtype="int32"), 0)
-        positions = self.positions(ops.clip(lengths - 1 - steps, 0, self.max_length - 1))  # from the last
         session_length = ops.broadcast_to(self.lengths(ops.minimum(lengths, self.max_length)), ops.shape(items))
         sequence = ops.concatenate([items, ops.cast(positions, items.dtype), session_length], axis=-1)
         return self.reader(sequence, mask=mask)

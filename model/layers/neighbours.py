@@ -25,16 +25,7 @@ from typing import Any
 import keras
 from keras import ops
 
-
-def masked_mean(vectors: Any, mask: Any) -> Any:
-    """`[batch, length, width]` and a `[batch, length]` mask -> the mean of the real items, `[batch, width]`."""
-    weights = ops.expand_dims(ops.cast(mask, vectors.dtype), -1)
-    return ops.sum(vectors * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
-
-
-def unit(vectors: Any) -> Any:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    return vectors / ops.maximum(ops.norm(vectors, axis=-1, keepdims=True), 1e-6)
+from model.layers.sessions import masked_mean, unit_rows
 
 
 @keras.saving.register_keras_serializable(package="session_recommender")
@@ -66,9 +57,9 @@ class NeighbourSessions(keras.layers.Layer):
         self.built = True  # no weights: nothing to build
 
     def call(self, prefix_vectors: Any, mask: Any, index_vectors: Any, excluded: Any | None = None) -> Any:
-        session = unit(ops.cast(masked_mean(prefix_vectors, mask), "float32"))
+        session = unit_rows(ops.cast(masked_mean(prefix_vectors, mask), "float32"))
         index_vectors = ops.cast(index_vectors, "float32")
-        similarity = ops.matmul(session, ops.transpose(unit(index_vectors)))  # cosine, Eq. 17
+        similarity = ops.matmul(session, ops.transpose(unit_rows(index_vectors)))  # cosine, Eq. 17
         if excluded is not None:
             similarity = ops.where(excluded, ops.full_like(similarity, -2.0), similarity)  # below any cosine
         top_similarity, top_sessions = ops.top_k(similarity, self.neighbours)

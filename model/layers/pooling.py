@@ -30,7 +30,7 @@ from keras import ops
 from model.config import POOLINGS as MODES
 from model.config import READOUT_WEIGHTINGS as WEIGHTINGS
 from model.layers.entmax import AdaptiveAlpha, entmax
-from model.layers.transformer import gather_last
+from model.layers.sessions import gather_last, masked_mean
 
 LAST_ONLY_MODES = ("last", "core")  # modes that read only the last item's contextual vector
 
@@ -105,10 +105,8 @@ class SessionPooling(keras.layers.Layer):
             items: `[batch, length, width]` input item vectors (`core` pools these).
             positions: `[batch, length, width]` position embeddings of the items (`core`), if any.
         """
-        weights = ops.cast(mask, x.dtype)
         if self.mode == "mean":
-            lengths = ops.sum(weights, axis=1, keepdims=True)
-            return ops.sum(x * ops.expand_dims(weights, -1), axis=1) / ops.maximum(lengths, 1.0)
+            return masked_mean(x, mask)
         last = (x if self.last_only else gather_last(x, mask))[:, 0]
         if self.mode == "last":
             return last

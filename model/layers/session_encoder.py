@@ -18,7 +18,8 @@ from keras import ops
 
 from model.config import SESSION_ENCODERS as KINDS
 from model.layers.pooling import SessionPooling
-from model.layers.transformer import TransformerBlock, gather_last
+from model.layers.sessions import gather_last, steps_from_last
+from model.layers.transformer import TransformerBlock
 
 
 @keras.saving.register_keras_serializable(package="session_recommender")
@@ -103,10 +104,7 @@ class SessionEncoder(keras.layers.Layer):
         """`item_vectors`: `[batch, length, width]`, left-aligned; `mask`: `[batch, length]`."""
         positions = None
         if self.positions is not None:
-            length = ops.shape(item_vectors)[1]
-            lengths = ops.sum(ops.cast(mask, "int32"), axis=1, keepdims=True)
-            steps = ops.expand_dims(ops.arange(length, dtype="int32"), 0)
-            positions = self.positions(ops.clip(lengths - 1 - steps, 0, self.max_length - 1))
+            positions = self.positions(steps_from_last(mask, self.max_length))
         x = item_vectors if positions is None else item_vectors + positions
         x = self.input_dropout(x, training=training) * ops.expand_dims(ops.cast(mask, item_vectors.dtype), -1)
         last_only = self.pooling.last_only

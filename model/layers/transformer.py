@@ -19,15 +19,7 @@ from typing import Any
 import keras
 from keras import ops
 
-
-def last_positions(mask: Any) -> Any:
-    """`[batch, length]` mask of left-aligned sessions -> `[batch]` index of each last item (0 if empty)."""
-    return ops.maximum(ops.sum(ops.cast(mask, "int32"), axis=1) - 1, 0)
-
-
-def gather_last(x: Any, mask: Any) -> Any:
-    """`[batch, length, width]` -> `[batch, 1, width]`: each session's last item."""
-    return ops.take_along_axis(x, ops.reshape(last_positions(mask), (-1, 1, 1)), axis=1)
+from model.layers.sessions import gather_last
 
 
 @keras.saving.register_keras_serializable(package="session_recommender")

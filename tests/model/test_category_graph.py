@@ -10,10 +10,13 @@ import tensorflow as tf
 from keras import ops
 
 import contract
+from model import export
 from model.category_graph import category_transitions
-from model.config import ModelConfig
+from model.config import ModelConfig, TrainingSetup
 from model.inputs import session_dataset
 from model.layers import CategoryGraphAttention
+from model.model import build_model
+from tests.conftest import SMALL
 
 
 def test_transitions_are_the_training_sessions_consecutive_leaf_categories(ingested, ingested_catalog):
@@ -61,3 +64,16 @@ def test_the_category_graph_needs_the_channel():
     assert preset.category_channel and preset.category_graph and preset.readout_weighting == "adaptive_entmax"
     assert not ModelConfig.preset("A2D-MTL_wo_EXP").category_channel
     assert ModelConfig.preset("A2D-MTL_wo_AdaSPA").readout_weighting == "entmax"
+
+
+def test_a_graph_is_refused_where_it_cannot_serve(ingested_catalog):
+    catalog = ingested_catalog.catalog
+    edges = (np.array([0]), np.array([1]), np.array([1.0]))
+    no_graph = ModelConfig.preset("M2TRec", **SMALL, category_channel=True)
+    with pytest.raises(ValueError, match="has no category graph"):
+        build_model(no_graph, catalog.vocab_sizes, catalog.category_levels, catalog.features).set_category_graph(*edges)
+    config = ModelConfig.preset("M2TRec", **SMALL, category_channel=True, category_graph=True)
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    setup = TrainingSetup(config, ingested_catalog.config)
+    with pytest.raises(ValueError, match="has a category graph, but the model holds none"):
+        export.RecommenderModule(model, catalog, ingested_catalog.tft_output, setup)

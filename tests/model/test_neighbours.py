@@ -9,8 +9,8 @@ from keras import ops
 
 import contract
 from contract import model_api
-from model import features
-from model.config import ModelConfig
+from model import export, features
+from model.config import ModelConfig, TrainingSetup
 from model.inputs import session_keys
 from model.layers import NeighbourSessions
 from model.model import build_model
@@ -113,3 +113,32 @@ def test_recommendations_do_not_depend_on_the_batch(exported):
         assert alone_ids[0].tolist() == batched_ids[i].tolist() == shuffled_ids[position].tolist()
         np.testing.assert_allclose(alone_scores[0], batched_scores[i], atol=1e-5)
         np.testing.assert_allclose(alone_scores[0], shuffled_scores[position], atol=1e-5)
+
+
+def _model(ingested_catalog, **options):
+    catalog = ingested_catalog.catalog
+    config = ModelConfig.preset("M2TRec", **SMALL, **options)
+    return config, build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+
+
+def test_an_index_is_refused_where_it_cannot_serve(ingested_catalog):
+    catalog = ingested_catalog.catalog
+    ids = catalog.item_ids.astype(str)
+    _, plain = _model(ingested_catalog)
+    with pytest.raises(ValueError, match="reads no neighbour sessions"):
+        plain.set_neighbour_index(NeighbourIndex.from_sessions([[ids[0]]], np.arange(1)), catalog.item_ids)
+    _, model = _model(ingested_catalog, neighbour_sessions=20, neighbours=3)
+    known = [[ids[i]] for i in range(3)]
+    unknown = [["not-in-the-catalog"]] * 5  # dropped: they leave 3 sessions, not more than 3 neighbours
+    with pytest.raises(ValueError, match="3 sessions with items in this catalog; it needs more than neighbours=3"):
+        model.set_neighbour_index(NeighbourIndex.from_sessions(known + unknown, np.arange(8)), catalog.item_ids)
+    model.set_neighbour_index(NeighbourIndex.from_sessions([*known, [ids[3]]], np.arange(4)), catalog.item_ids)
+    with pytest.raises(ValueError, match="needs the catalog's item_ids"):
+        model.set_catalog(catalog.features)  # the index's sessions are found again by id
+
+
+def test_an_export_of_a_model_without_its_index_is_refused(ingested_catalog):
+    config, model = _model(ingested_catalog, neighbour_sessions=20, neighbours=3)
+    setup = TrainingSetup(config, ingested_catalog.config)
+    with pytest.raises(ValueError, match="reads neighbour sessions, but the model holds no index"):
+        export.RecommenderModule(model, ingested_catalog.catalog, ingested_catalog.tft_output, setup)
