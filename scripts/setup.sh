@@ -44,11 +44,15 @@ if ! { [ -x "$TOOLS_DIR/bin/uv" ] && [ "$("$TOOLS_DIR/bin/uv" --version | cut -d
   "$TOOLS_DIR/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 fi
 
-# --frozen: install exactly what uv.lock says, never re-resolve.
+# --frozen: install exactly what uv.lock says, never re-resolve. The project itself is
+# rebuilt each time (a few seconds): its editable install maps each top-level package by
+# name, and uv would keep a stale map when a package is added (tfx_pipeline importing a new
+# package then fails in Airflow's worker, which does not run from the repo's root).
 export UV_PYTHON_DOWNLOADS=never
-"$TOOLS_DIR/bin/uv" sync --frozen --python "$PYTHON" --quiet
+SYNC=(sync --frozen --reinstall-package session-recommender --python "$PYTHON" --quiet)
+"$TOOLS_DIR/bin/uv" "${SYNC[@]}"
 echo "setup: .venv ready ($(.venv/bin/python --version), locked set from uv.lock)"
 for extra in "$@"; do
-  UV_PROJECT_ENVIRONMENT=".venv-$extra" "$TOOLS_DIR/bin/uv" sync --frozen --extra "$extra" --python "$PYTHON" --quiet
+  UV_PROJECT_ENVIRONMENT=".venv-$extra" "$TOOLS_DIR/bin/uv" "${SYNC[@]}" --extra "$extra"
   echo "setup: .venv-$extra ready (the locked set with the '$extra' extra)"
 done
