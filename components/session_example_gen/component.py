@@ -14,9 +14,11 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 from tfx import types
 from tfx.components.example_gen import driver
-from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.dsl.components.base import base_beam_component, base_driver, executor_spec
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
@@ -47,6 +49,32 @@ class SessionExampleGenSpec(types.ComponentSpec):
     }
 
 
+class SessionExampleGenDriver(driver.FileBasedDriver):
+    """TFX's FileBasedDriver, which also prepares this component's `catalog` and `ingest_report`.
+
+    The legacy launchers (AirflowDagRunner's) take the output artifacts from the driver, and
+    ExampleGen's driver prepares `examples` alone: the executor then found no `catalog`.
+    """
+
+    def _prepare_output_artifacts(
+        self,
+        input_artifacts: dict[str, list[types.Artifact]],
+        output_dict: dict[str, types.Channel],
+        exec_properties: dict[str, Any],
+        execution_id: int,
+        pipeline_info: Any,
+        component_info: Any,
+    ) -> dict[str, list[types.Artifact]]:
+        others = {name: channel for name, channel in output_dict.items() if name != executor.EXAMPLES_KEY}
+        prepared = base_driver.BaseDriver._prepare_output_artifacts(
+            self, input_artifacts, others, exec_properties, execution_id, pipeline_info, component_info
+        )
+        examples = super()._prepare_output_artifacts(
+            input_artifacts, output_dict, exec_properties, execution_id, pipeline_info, component_info
+        )
+        return {**prepared, **examples}
+
+
 class SessionExampleGen(base_beam_component.BaseBeamComponent):
     """Session ExampleGen over contract files under `input_base`.
 
@@ -57,7 +85,7 @@ class SessionExampleGen(base_beam_component.BaseBeamComponent):
 
     SPEC_CLASS = SessionExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
-    DRIVER_CLASS = driver.FileBasedDriver
+    DRIVER_CLASS = SessionExampleGenDriver
 
     def __init__(
         self,
