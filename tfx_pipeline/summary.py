@@ -32,13 +32,27 @@ SUMMARY_FILE = "summary.md"
 RUN_REPORT_NODE = RunReport.__name__  # the component's default id in the pipeline
 
 
+def _node_contexts(store: metadata_store.MetadataStore, pipeline_name: str, node_id: str) -> list:
+    """Where MLMD files a component's artifacts: one `node` context (LocalDagRunner, Kubeflow),
+    or one `component_run` context per run (`<pipeline>.<run id>.<node>`, the legacy launcher
+    of AirflowDagRunner)."""
+    node = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
+    if node is not None:
+        return [node]
+    return [
+        context
+        for context in store.get_contexts_by_type("component_run")
+        if context.name.startswith(f"{pipeline_name}.") and context.name.endswith(f".{node_id}")
+    ]
+
+
 def _latest(
     store: metadata_store.MetadataStore, pipeline_name: str, node_id: str, type_name: str, split: str | None = None
 ):
     """The newest live artifact of `type_name` that component `node_id` produced or reused
     (with `split` among its splits, where a component outputs several Examples)."""
-    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
-    if context is None:
+    contexts = _node_contexts(store, pipeline_name, node_id)
+    if not contexts:
         return None
     try:
         type_id = store.get_artifact_type(type_name).id
@@ -46,6 +60,7 @@ def _latest(
         return None
     artifacts = [
         a
+        for context in contexts
         for a in store.get_artifacts_by_context(context.id)
         if a.type_id == type_id
         and a.state == metadata_store_pb2.Artifact.LIVE

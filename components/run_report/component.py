@@ -95,7 +95,7 @@ class RunReport(base_component.BaseComponent):
                 blessing=blessing,
                 baseline_model=baseline_model,
                 pushed_model=pushed_model,
-                pipeline_name=pipeline_name,
+                report_pipeline_name=pipeline_name,
                 model_variant=model_variant,
                 split=split,
                 num_sessions=num_sessions,
