@@ -15,6 +15,10 @@ a set of ModelConfig overrides:
 - `default`: what ModelConfig's preset gives today, with no override but the width; its
   precision `auto` resolves as the Trainer resolves it (float32 on a CPU), and
   `default_bfloat16` is the same path in mixed bfloat16.
+- `a2d`: `default` plus A2D-MTL's options as its preset sets them (category channel over
+  the category graph, adaptive entmax readout, neighbour sessions from the training
+  index), what the A2D-MTL row costs over the hybrid; `a2d_channel`, `a2d_entmax` and
+  `a2d_neighbours` add one of them each, to say where that cost goes.
 
 Timing excludes input preparation: batches of real training prefixes are read once and
 fed from memory (the tf.data pipeline's own rate is reported beside, to show that it keeps
@@ -48,7 +52,7 @@ import contract
 from benchmarks import train as bench
 from benchmarks.common import cpu_facts, write_result
 from model import features
-from model.config import ModelConfig
+from model.config import VARIANTS, ModelConfig
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 DATASET = "diginetica"
@@ -59,6 +63,11 @@ SHARED = dict(
     num_layers=1, num_heads=2, ff_dim=128, dropout=0.2, category_loss_weight=0.3, cosine_scores=True, temperature=0.08
 )
 FP32_FULL = dict(precision="float32", softmax="full", train_rank_metrics=True, pooling="attention", batch_size=512)
+# A2D-MTL's options, as its preset sets them (the rest of the preset is the hybrid's).
+A2D_OPTIONS = {
+    name: VARIANTS["A2D-MTL"][name]
+    for name in ("category_channel", "category_graph", "readout_weighting", "neighbour_sessions", "neighbours")
+}
 CORE_LAST_QUERY = {**FP32_FULL, "train_rank_metrics": False, "pooling": "core"}
 PATHS = {
     "fp32_full": FP32_FULL,
@@ -70,6 +79,10 @@ PATHS = {
     # The default path in mixed bfloat16, the option ModelConfig.precision keeps for CPUs with it.
     "default_bfloat16": {"precision": "mixed_bfloat16"},
     "default": {},  # core readout, 4,096 sampled negatives, batch 512, precision auto
+    "a2d": A2D_OPTIONS,
+    "a2d_channel": {k: A2D_OPTIONS[k] for k in ("category_channel", "category_graph")},
+    "a2d_entmax": {k: A2D_OPTIONS[k] for k in ("readout_weighting",)},
+    "a2d_neighbours": {k: A2D_OPTIONS[k] for k in ("neighbour_sessions", "neighbours")},
 }
 SCORING_BATCH = 512
 
@@ -252,11 +265,12 @@ class PathRun:
 
 def build(path: str, width: int, catalog: Any, train_files: str, batches: int) -> PathRun:
     from model.model import build_model
-    from model.trainer import resolve_precision
+    from model.trainer import hold_training_sessions, resolve_precision
 
     config = path_config(path, width)
     config = dataclasses.replace(config, precision=resolve_precision(config.precision))
     model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    hold_training_sessions(model, catalog, train_files)  # A2D-MTL's index and graph, where asked
     return PathRun(path, width, config, model, read_batches(train_files, catalog, config, batches))
 
 
@@ -268,6 +282,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batches", type=int, default=8, help="distinct batches held in memory per path")
     parser.add_argument("--work-dir", default=os.path.join(DEFAULT_OUTPUT_DIR, "benchmarks", DATASET))
+    parser.add_argument("--result", default="train_throughput", help="benchmarks/results/<RESULT>.json")
     args = parser.parse_args(argv)
     widths = args.width or list(WIDTHS)
     paths = args.path or list(PATHS)
@@ -347,7 +362,7 @@ def main(argv: list[str]) -> None:
         steps=args.steps,
         rounds=args.rounds,
     )
-    path = write_result("train_throughput", result)
+    path = write_result(args.result, result)
     print(f"wrote {path}")
 
 
