@@ -290,7 +290,8 @@ def test_the_retraining_loop_runs_on_airflow_and_its_second_model_is_served_with
         run_airflow("dags", "test", config.pipeline_name, "2025-01-03")
         assert "Gate: **BLESSED**" in summary.summarize(config)
         assert "candidate-vs-baseline.png" in os.listdir(os.path.dirname(summary.report_page(config)))  # gated vs 1st
-        assert "from_scratch" not in warm_start_report() and warm_start_report()["copied"]
+        warm_start = warm_start_report()
+        assert "from_scratch" not in warm_start and warm_start["copied"]
         versions = find_versions(config.serving_base)
         assert versions[0] == first_version and len(versions) == 2
         deadline = time.monotonic() + 120

@@ -6,7 +6,8 @@ for Airflow's dags folder; Airflow imports it on a worker that has this repo and
 component is one task and runs in the worker's process; MLMD is the sqlite file at
 `config.metadata_path` (`metadata_sqlite` to move it), and `retrain_schedule` is the DAG's
 schedule. Building the DAG imports TFX, which takes longer than Airflow's default
-`dagbag_import_timeout` of 30 s on a small worker: raise it (README, "Running on a cluster"). The DAG file names its config as a JSON file in `$SESSION_RECOMMENDER_CONFIG`, or
+`dagbag_import_timeout` of 30 s on a small worker: raise it (README, "Running on a
+cluster"). The DAG file names its config as a JSON file in `$SESSION_RECOMMENDER_CONFIG`, or
 holds the fields it was compiled with:
 
     .venv-airflow/bin/python -m tfx_pipeline.compile --orchestrator airflow --config daily.json \\
