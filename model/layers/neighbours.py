@@ -8,7 +8,11 @@ other *test* sessions, which may hold its target: those numbers fell by 20 point
 the test set was shuffled. Here the neighbours come only from an index of training
 sessions (`model.neighbours.NeighbourIndex`), so a session's recommendations do not
 depend on what else is in its batch. A training example must not find its own session
-(which holds its target): `excluded` leaves it out.
+(which holds its target): its `session_keys` leave it out.
+
+The search, a `[batch, sessions]` cosine matmul and a top-k, runs without gradient; the
+chosen sessions' similarities are recomputed from their vectors, which gives the same
+gradient (a top-k passes one only to what it chose) at a fraction of the backward pass.
 
 Example:
     >>> layer = NeighbourSessions(neighbours=2)
@@ -42,8 +46,9 @@ class NeighbourSessions(keras.layers.Layer):
         mask: `[batch, length]` bool, True at real items.
         index_vectors: `[sessions, width]`, each indexed session's mean item vector; more
             sessions than `neighbours`, so an excluded one is never needed.
-        excluded: optional `[batch, sessions]` bool, indexed sessions a row must not read
-            (in training: its own session).
+        index_keys: optional `[sessions]` int, each indexed session's key (unique).
+        session_keys: optional `[batch]` int, each row's own session key (in training), whose
+            indexed session the row must not read; needs `index_keys`.
 
     Returns:
         `[batch, width]` in the dtype of `prefix_vectors`.
@@ -56,13 +61,22 @@ class NeighbourSessions(keras.layers.Layer):
         self.neighbours = neighbours
         self.built = True  # no weights: nothing to build
 
-    def call(self, prefix_vectors: Any, mask: Any, index_vectors: Any, excluded: Any | None = None) -> Any:
+    def call(
+        self, prefix_vectors: Any, mask: Any, index_vectors: Any, index_keys: Any = None, session_keys: Any = None
+    ) -> Any:
         session = unit_rows(ops.cast(masked_mean(prefix_vectors, mask), "float32"))
         index_vectors = ops.cast(index_vectors, "float32")
-        similarity = ops.matmul(session, ops.transpose(unit_rows(index_vectors)))  # cosine, Eq. 17
-        if excluded is not None:
-            similarity = ops.where(excluded, ops.full_like(similarity, -2.0), similarity)  # below any cosine
-        top_similarity, top_sessions = ops.top_k(similarity, self.neighbours)
+        index_units = unit_rows(index_vectors)
+        excluding = session_keys is not None
+        # One more candidate than R where a row's own session may be among them (keys are unique).
+        similarity = ops.matmul(ops.stop_gradient(session), ops.stop_gradient(ops.transpose(index_units)))
+        _, top_sessions = ops.top_k(similarity, self.neighbours + int(excluding))
+        top_similarity = ops.einsum("bw,brw->br", session, ops.take(index_units, top_sessions, axis=0))  # Eq. 17
+        if excluding:
+            own = ops.take(index_keys, top_sessions, axis=0) == ops.expand_dims(session_keys, 1)
+            top_similarity = ops.where(own, ops.full_like(top_similarity, -2.0), top_similarity)  # below any cosine
+            top_similarity, kept = ops.top_k(top_similarity, self.neighbours)
+            top_sessions = ops.take_along_axis(top_sessions, kept, axis=1)
         weights = ops.softmax(top_similarity, axis=-1)  # Eq. 19
         chosen = ops.take(index_vectors, top_sessions, axis=0)  # [batch, R, width]
         inter = ops.sum(chosen * ops.expand_dims(weights, -1), axis=1)  # Eq. 18

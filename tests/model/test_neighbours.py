@@ -61,7 +61,10 @@ def test_excluded_sessions_are_never_read():
     prefix = np.tile(index[:1], (1, 3, 1))[:, :, :]  # the session of index row 0, three times
     mask = np.ones((1, 3), bool)
     alone = ops.convert_to_numpy(layer(prefix, mask, index))
-    excluded = ops.convert_to_numpy(layer(prefix, mask, index, np.array([[True, False, False, False]])))
+    keys = np.array([10, 11, 12, 13], np.int64)
+    excluded = ops.convert_to_numpy(layer(prefix, mask, index, keys, np.array([10], np.int64)))
+    stranger = ops.convert_to_numpy(layer(prefix, mask, index, keys, np.array([99], np.int64)))
+    np.testing.assert_allclose(stranger, alone, atol=1e-6)
     without_row = ops.convert_to_numpy(layer(prefix, mask, index[1:]))
     np.testing.assert_allclose(excluded, without_row, atol=1e-6)
     assert not np.allclose(alone, excluded)
@@ -142,3 +145,31 @@ def test_an_export_of_a_model_without_its_index_is_refused(ingested_catalog):
     setup = TrainingSetup(config, ingested_catalog.config)
     with pytest.raises(ValueError, match="reads neighbour sessions, but the model holds no index"):
         export.RecommenderModule(model, ingested_catalog.catalog, ingested_catalog.tft_output, setup)
+
+
+def test_the_gradient_reaches_only_the_chosen_sessions_and_matches_a_plain_top_k():
+    """The search runs without gradient; the chosen similarities, recomputed, must give the plain layer's gradient."""
+    rng = np.random.default_rng(0)
+    prefix = tf.constant(rng.normal(size=(3, 4, 8)), tf.float32)
+    mask = tf.constant([[True] * 4, [True, False, False, False], [True, True, False, False]])
+    index = tf.Variable(rng.normal(size=(12, 8)).astype(np.float32))
+    keys = np.arange(12, dtype=np.int64)
+    own = np.array([0, 5, 99], np.int64)
+    layer = NeighbourSessions(neighbours=3)
+
+    def plain(prefix, index):  # Eq. 16-19 written out, with the full similarity on the tape
+        session = tf.math.l2_normalize(tf.reduce_sum(prefix * tf.cast(mask[..., None], tf.float32), 1), -1)
+        similarity = tf.matmul(session, tf.math.l2_normalize(index, -1), transpose_b=True)
+        similarity = tf.where(own[:, None] == keys[None, :], -2.0, similarity)
+        top, chosen = tf.math.top_k(similarity, 3)
+        return tf.reduce_sum(tf.gather(index, chosen) * tf.nn.softmax(top)[..., None], 1)
+
+    gradients = []
+    for run in (lambda p, i: layer(p, mask, i, keys, own), plain):
+        with tf.GradientTape() as tape:
+            tape.watch(prefix)
+            out = run(prefix, index)
+            loss = tf.reduce_sum(out * tf.range(8, dtype=tf.float32))
+        gradients.append([out, *tape.gradient(loss, [prefix, index])])
+    for ours, theirs in zip(*gradients):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
