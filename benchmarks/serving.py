@@ -16,6 +16,13 @@ training sessions) at the same widths. A load generator in another process runs 
 concurrent clients, each sending real test sessions (batch 1) one after another as TF
 Serving Predict requests, for `--seconds` per client count.
 
+Two setups measure one client of `serving_default` while 4 other clients send the largest
+`recommend_from_metadata` request the server takes, one after another: "metadata stream"
+is the default server (4,096 items per request, such calls one at a time on a thread of
+their own); "metadata stream, unbounded" is the server as it was before those limits
+(256 sessions x 1,000 items accepted, 4 such calls at once). Their rows report the one
+client's latency, and the heavy requests' rate and errors beside it.
+
 This VM's speed drifts by up to 2x within minutes (other tenants), so one pass says
 little: `--rounds` passes run every (setup, clients) pair in turn, all servers up (an
 idle one costs nothing), and each row reports the median of its rounds, with every
@@ -59,6 +66,14 @@ class Setup:
     flags: tuple[str, ...] = ()
     signature: str = SERVING_DEFAULT
     variant: str = BASE_VARIANT
+    clients: tuple[int, ...] = CLIENTS
+    # Clients sending recommend_from_metadata requests of `heavy_shape` (sessions, items) beside.
+    heavy_clients: int = 0
+    heavy_shape: tuple[int, int] = (0, 0)
+
+
+# The server before recommend_from_metadata was bounded: no item limit, 4 such calls at once.
+UNBOUNDED = ("--metadata-threads", "4", "--max-metadata-items", "256000", "--max-request-bytes", str(64 << 20))
 
 
 SERVER_SETUPS = {
@@ -67,6 +82,9 @@ SERVER_SETUPS = {
     "TF's thread pools": Setup(("--intra-op-threads", "0", "--inter-op-threads", "0")),
     f"top {CANDIDATE_CATEGORIES} categories": Setup(signature=IN_TOP_CATEGORIES),
     "A2D-MTL": Setup(variant="A2D-MTL"),
+    # Beside 4 clients sending the largest recommend_from_metadata request the server takes.
+    "metadata stream": Setup(clients=(1,), heavy_clients=4, heavy_shape=(4, 1_024)),
+    "metadata stream, unbounded": Setup(UNBOUNDED, clients=(1,), heavy_clients=4, heavy_shape=(256, 1_000)),
 }
 MODEL_NAME = "diginetica"
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
@@ -134,8 +152,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def load(target: str, signature: str, clients: int, seconds: float, sessions: list[list[str]]) -> dict[str, Any]:
+def metadata_request(shape: tuple[int, int], sessions: list[list[str]]) -> bytes:
+    """A serialized recommend_from_metadata request of `shape` (sessions, items): the test sessions' items,
+    each with a title, a category path, a brand and a price, as a client describing new items sends them."""
+    from tensorflow_serving.apis import predict_pb2
+
+    from contract.model_api import BRANDS, CATEGORY_PATHS, FROM_METADATA, PRICES, TITLES
+    from serving import tensors
+
+    items = [item for session in sessions for item in session]
+    ids = np.resize(np.array([item.encode() for item in items], dtype=object), shape)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = MODEL_NAME, FROM_METADATA
+    for name, value in {
+        ITEM_IDS: ids,
+        TITLES: np.full(shape, b"hydrating daily serum 50 ml", dtype=object),
+        CATEGORY_PATHS: np.full(shape, b"Beauty > Skin Care > Serums", dtype=object),
+        BRANDS: np.full(shape, b"glow lab", dtype=object),
+        PRICES: np.full(shape, 35.0, dtype=np.float32),
+    }.items():
+        tensors.fill_proto(request.inputs[name], value)
+    return request.SerializeToString()
+
+
+def load(
+    target: str,
+    signature: str,
+    clients: int,
+    seconds: float,
+    sessions: list[list[str]],
+    heavy_clients: int = 0,
+    heavy_shape: tuple[int, int] = (0, 0),
+) -> dict[str, Any]:
     """`clients` concurrent clients send Predict requests to `signature` one after another for `seconds`; latency in ms.
+
+    `heavy_clients` more send `metadata_request(heavy_shape)` the same way; only their rate
+    and errors are reported.
 
     Each client has its own channel and waits for its answer before the next request. They
     are coroutines on one asyncio loop (grpc.aio), not threads: on a 2-core machine shared
@@ -159,6 +211,8 @@ def load(target: str, signature: str, clients: int, seconds: float, sessions: li
         requests.append(request.SerializeToString())
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
+    heavy = metadata_request(heavy_shape, sessions) if heavy_clients else b""
+    heavy_answers: list[str] = []  # each heavy request's status code
 
     async def client(index: int, start_at: float, stop_at: float) -> None:
         async with grpc.aio.insecure_channel(target) as channel:
@@ -175,9 +229,23 @@ def load(target: str, signature: str, clients: int, seconds: float, sessions: li
                     errors[index] += 1
                 i += clients
 
+    async def heavy_client(start_at: float, stop_at: float) -> None:
+        async with grpc.aio.insecure_channel(target) as channel:
+            predict = channel.unary_unary(PREDICT_METHOD)
+            await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+            while time.perf_counter() < stop_at:
+                try:
+                    await predict(heavy, timeout=60)
+                    heavy_answers.append("OK")
+                except grpc.RpcError as error:
+                    heavy_answers.append(error.code().name)
+
     async def run_all() -> None:
         start_at = time.perf_counter() + 0.5
-        await asyncio.gather(*(client(i, start_at, start_at + seconds) for i in range(clients)))
+        await asyncio.gather(
+            *(client(i, start_at, start_at + seconds) for i in range(clients)),
+            *(heavy_client(start_at, start_at + seconds) for _ in range(heavy_clients)),
+        )
 
     asyncio.run(run_all())
     all_ms = np.concatenate([np.array(ms) for ms in latencies])
@@ -188,6 +256,14 @@ def load(target: str, signature: str, clients: int, seconds: float, sessions: li
         "p50_ms": round(float(np.percentile(all_ms, 50)), 2),
         "p99_ms": round(float(np.percentile(all_ms, 99)), 2),
         "qps": round(all_ms.size / seconds, 1),
+        **(
+            {
+                "heavy_qps": round(len(heavy_answers) / seconds, 2),
+                "heavy_errors": sum(code != "OK" for code in heavy_answers),
+            }
+            if heavy_clients
+            else {}
+        ),
     }
 
 
@@ -243,10 +319,16 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _describe(setup: str, result: dict[str, Any]) -> str:
+    heavy = (
+        f"  beside: {result['heavy_qps']:.2f} metadata req/s, {result['heavy_errors']} errors"
+        if "heavy_qps" in result
+        else ""
+    )
     return (
         f"{setup:<20} clients={result['clients']:>2}  p50 {result['p50_ms']:>6.2f} ms  p99 {result['p99_ms']:>6.2f} ms"
         f"  {result['qps']:>7.1f} req/s  server CPU {result['server_cpu_ms']:.2f} ms/req  errors {result['errors']}"
         f"  (in-process call {result['in_process_ms']:.2f} ms, batch 16 {result['in_process_ms_batch16']:.2f} ms)"
+        + heavy
     )
 
 
@@ -258,9 +340,12 @@ def _median_row(setup: str, clients: int, rounds: list[dict[str, Any]]) -> dict[
         "signature": SERVER_SETUPS[setup].signature,
         "variant": SERVER_SETUPS[setup].variant,
     }
-    for key in ("p50_ms", "p99_ms", "qps", "server_cpu_ms", "in_process_ms", "in_process_ms_batch16"):
-        row[key] = round(statistics.median(r[key] for r in rounds), 2)
-    row["errors"] = sum(r["errors"] for r in rounds)
+    for key in ("p50_ms", "p99_ms", "qps", "server_cpu_ms", "in_process_ms", "in_process_ms_batch16", "heavy_qps"):
+        if key in rounds[0]:
+            row[key] = round(statistics.median(r[key] for r in rounds), 2)
+    for key in ("errors", "heavy_errors"):
+        if key in rounds[0]:
+            row[key] = sum(r[key] for r in rounds)
     row["rounds"] = rounds
     return row
 
@@ -275,18 +360,27 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="load per client count and round")
     parser.add_argument("--rounds", type=int, default=3, help="passes over every setup and client count")
+    parser.add_argument("--setup", action="append", choices=list(SERVER_SETUPS), help="default: every setup")
+    parser.add_argument("--result", default="serving", help="benchmarks/results/<RESULT>.json")
     # Internal: the load generator's and the in-process timing's own processes.
     parser.add_argument(
-        "--load", nargs=4, metavar=("TARGET", "SIGNATURE", "CLIENTS", "SESSIONS_JSON"), help=argparse.SUPPRESS
+        "--load",
+        nargs=6,
+        metavar=("TARGET", "SIGNATURE", "CLIENTS", "SESSIONS_JSON", "HEAVY", "SHAPE"),
+        help=argparse.SUPPRESS,
     )
     parser.add_argument(
         "--in-process", nargs=3, metavar=("VERSION_DIR", "SESSIONS_JSON", "BATCH"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     if args.load:
-        target, signature, clients, sessions_file = args.load
+        target, signature, clients, sessions_file, heavy_clients, shape = args.load
+        rows, items = (int(n) for n in shape.split("x"))
         with open(sessions_file) as f:
-            print(json.dumps(load(target, signature, int(clients), args.seconds, json.load(f))))
+            sessions = json.load(f)
+        print(
+            json.dumps(load(target, signature, int(clients), args.seconds, sessions, int(heavy_clients), (rows, items)))
+        )
         return
     if args.in_process:
         version_dir, sessions_file, batch = args.in_process
@@ -297,18 +391,19 @@ def main(argv: list[str]) -> None:
     from benchmarks.common import peak_rss_mb, write_result
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-    rounds: dict[tuple[str, int], list[dict[str, Any]]] = {(s, c): [] for s in SERVER_SETUPS for c in CLIENTS}
+    setups = {name: SERVER_SETUPS[name] for name in args.setup or SERVER_SETUPS}
+    rounds: dict[tuple[str, int], list[dict[str, Any]]] = {(s, c): [] for s in setups for c in setups[s].clients}
     servers: dict[str, tuple[subprocess.Popen, int]] = {}
     with tempfile.TemporaryDirectory() as work_dir:
         # One model directory per preset: <work_dir>/<variant>/<MODEL_NAME>/1.
         version_dirs = {}
-        for variant in sorted({setup.variant for setup in SERVER_SETUPS.values()}):
+        for variant in sorted({setup.variant for setup in setups.values()}):
             version_dirs[variant], sessions = export_diginetica(os.path.join(work_dir, variant), variant)
         sessions_file = os.path.join(work_dir, "sessions.json")
         with open(sessions_file, "w") as f:
             json.dump(sessions, f)
         try:
-            for setup, server_setup in SERVER_SETUPS.items():
+            for setup, server_setup in setups.items():
                 port = _free_port()
                 command = [
                     sys.executable,
@@ -341,6 +436,7 @@ def main(argv: list[str]) -> None:
                 }
                 for (setup, clients), results in rounds.items():
                     server, port = servers[setup]
+                    server_setup = setups[setup]
                     cpu_before = _cpu_seconds(server.pid)
                     out = _run_benchmark_process(
                         [
@@ -348,19 +444,22 @@ def main(argv: list[str]) -> None:
                             str(args.seconds),
                             "--load",
                             f"127.0.0.1:{port}",
-                            SERVER_SETUPS[setup].signature,
+                            server_setup.signature,
                             str(clients),
                             sessions_file,
+                            str(server_setup.heavy_clients),
+                            "x".join(map(str, server_setup.heavy_shape)),
                         ],
                         env,
                     )
                     result = json.loads(out.splitlines()[-1])
-                    # The server idles while the load generator starts: its CPU time is the requests'.
+                    # The server idles while the load generator starts: its CPU time is the requests'
+                    # (with heavy clients beside, theirs too).
                     result["server_cpu_ms"] = round(
                         (_cpu_seconds(server.pid) - cpu_before) * 1000 / result["requests"], 2
                     )
-                    result["in_process_ms"] = in_process_ms[SERVER_SETUPS[setup].variant, 1]
-                    result["in_process_ms_batch16"] = in_process_ms[SERVER_SETUPS[setup].variant, 16]
+                    result["in_process_ms"] = in_process_ms[server_setup.variant, 1]
+                    result["in_process_ms_batch16"] = in_process_ms[server_setup.variant, 16]
                     results.append(result)
                     print(f"round {round_number}/{args.rounds}  {_describe(setup, result)}", flush=True)
         finally:
@@ -372,7 +471,7 @@ def main(argv: list[str]) -> None:
     for row in rows:
         print(_describe(row["server"], row))
     write_result(
-        "serving",
+        args.result,
         {
             "catalog_items": 43_097,
             "seconds_per_row": args.seconds,
