@@ -83,7 +83,7 @@ SERVER_SETUPS = {
     f"top {CANDIDATE_CATEGORIES} categories": Setup(signature=IN_TOP_CATEGORIES),
     "A2D-MTL": Setup(variant="A2D-MTL"),
     # Beside 4 clients sending the largest recommend_from_metadata request the server takes.
-    "metadata stream": Setup(clients=(1,), heavy_clients=4, heavy_shape=(4, 1_024)),
+    "metadata stream": Setup(clients=(1,), heavy_clients=4, heavy_shape=(8, 512)),
     "metadata stream, unbounded": Setup(UNBOUNDED, clients=(1,), heavy_clients=4, heavy_shape=(256, 1_000)),
 }
 MODEL_NAME = "diginetica"
