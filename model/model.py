@@ -351,9 +351,8 @@ class SessionRecommender(keras.Model):
             prefix_vectors = self._encode_rows(safe_rows)
         catalog_vectors = item_vectors if encode_catalog else None
         index_vectors = self.neighbour_index_vectors(item_vectors)
-        session_keys = (
-            inputs.get(features.SESSION_KEY) if index_vectors is not None else None
-        )  # a training example's own
+        # A training example's own session key: its indexed session is not a neighbour.
+        session_keys = inputs.get(features.SESSION_KEY) if index_vectors is not None else None
         prefix_categories = None
         if self.category_channel is not None:
             prefix_categories = ops.take(self._catalog[self.leaf_feature], safe_rows, axis=0)
