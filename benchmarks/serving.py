@@ -21,7 +21,10 @@ Two setups measure one client of `serving_default` while 4 other clients send th
 is the default server (4,096 items per request, such calls one at a time on a thread of
 their own); "metadata stream, unbounded" is the server as it was before those limits
 (256 sessions x 1,000 items accepted, 4 such calls at once). Their rows report the one
-client's latency, and the heavy requests' rate and errors beside it.
+client's latency, and the heavy requests' rate and errors beside it. Every row also
+gives the server's resident memory before its load, its peak during it (sampled every
+50 ms) and what it keeps a second after: under a stream of maximal metadata requests,
+whether memory stays bounded and is given back.
 
 This VM's speed drifts by up to 2x within minutes (other tenants), so one pass says
 little: `--rounds` passes run every (setup, clients) pair in turn, all servers up (an
@@ -44,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -318,6 +322,42 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a running process now, in MiB (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+class _PeakRss:
+    """The highest resident memory of process `pid` while the block runs, sampled every `every_s`.
+
+    A server's peak under a request stream lasts as long as its requests, so sampling
+    catches it; `resource.getrusage` would give the process's lifetime peak instead.
+    """
+
+    def __init__(self, pid: int, every_s: float = 0.05) -> None:
+        self.pid, self.every_s, self.peak_mb = pid, every_s, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, _rss_mb(self.pid))
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, _rss_mb(self.pid))
+
+
 def _describe(setup: str, result: dict[str, Any]) -> str:
     heavy = (
         f"  beside: {result['heavy_qps']:.2f} metadata req/s, {result['heavy_errors']} errors"
@@ -329,6 +369,7 @@ def _describe(setup: str, result: dict[str, Any]) -> str:
         f"  {result['qps']:>7.1f} req/s  server CPU {result['server_cpu_ms']:.2f} ms/req  errors {result['errors']}"
         f"  (in-process call {result['in_process_ms']:.2f} ms, batch 16 {result['in_process_ms_batch16']:.2f} ms)"
         + heavy
+        + f"  server RSS {result['rss_before_mb']:.0f} -> peak {result['rss_peak_mb']:.0f} -> {result['rss_after_mb']:.0f} MiB"
     )
 
 
@@ -340,7 +381,18 @@ def _median_row(setup: str, clients: int, rounds: list[dict[str, Any]]) -> dict[
         "signature": SERVER_SETUPS[setup].signature,
         "variant": SERVER_SETUPS[setup].variant,
     }
-    for key in ("p50_ms", "p99_ms", "qps", "server_cpu_ms", "in_process_ms", "in_process_ms_batch16", "heavy_qps"):
+    for key in (
+        "p50_ms",
+        "p99_ms",
+        "qps",
+        "server_cpu_ms",
+        "in_process_ms",
+        "in_process_ms_batch16",
+        "heavy_qps",
+        "rss_before_mb",
+        "rss_peak_mb",
+        "rss_after_mb",
+    ):
         if key in rounds[0]:
             row[key] = round(statistics.median(r[key] for r in rounds), 2)
     for key in ("errors", "heavy_errors"):
@@ -437,27 +489,33 @@ def main(argv: list[str]) -> None:
                 for (setup, clients), results in rounds.items():
                     server, port = servers[setup]
                     server_setup = setups[setup]
-                    cpu_before = _cpu_seconds(server.pid)
-                    out = _run_benchmark_process(
-                        [
-                            "--seconds",
-                            str(args.seconds),
-                            "--load",
-                            f"127.0.0.1:{port}",
-                            server_setup.signature,
-                            str(clients),
-                            sessions_file,
-                            str(server_setup.heavy_clients),
-                            "x".join(map(str, server_setup.heavy_shape)),
-                        ],
-                        env,
-                    )
+                    cpu_before, rss_before = _cpu_seconds(server.pid), _rss_mb(server.pid)
+                    with _PeakRss(server.pid) as rss:
+                        out = _run_benchmark_process(
+                            [
+                                "--seconds",
+                                str(args.seconds),
+                                "--load",
+                                f"127.0.0.1:{port}",
+                                server_setup.signature,
+                                str(clients),
+                                sessions_file,
+                                str(server_setup.heavy_clients),
+                                "x".join(map(str, server_setup.heavy_shape)),
+                            ],
+                            env,
+                        )
                     result = json.loads(out.splitlines()[-1])
                     # The server idles while the load generator starts: its CPU time is the requests'
                     # (with heavy clients beside, theirs too).
                     result["server_cpu_ms"] = round(
                         (_cpu_seconds(server.pid) - cpu_before) * 1000 / result["requests"], 2
                     )
+                    # What the server keeps once its requests are answered: bounded if it gave back
+                    # what a stream of them took (measured after a second of quiet).
+                    time.sleep(1)
+                    result["rss_before_mb"], result["rss_peak_mb"] = round(rss_before), round(rss.peak_mb)
+                    result["rss_after_mb"] = round(_rss_mb(server.pid))
                     result["in_process_ms"] = in_process_ms[server_setup.variant, 1]
                     result["in_process_ms_batch16"] = in_process_ms[server_setup.variant, 16]
                     results.append(result)
