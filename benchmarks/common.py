@@ -1,4 +1,4 @@
-"""What every benchmark shares: peak memory, environment facts and writing results."""
+"""What every benchmark shares: memory figures, environment facts and writing results."""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ def peak_rss_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024  # Linux reports KiB
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of running process `pid` now, in MiB (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def cpu_facts() -> dict[str, Any]:

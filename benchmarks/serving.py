@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import peak_rss_mb, rss_mb, write_result
 from contract.model_api import IN_TOP_CATEGORIES, ITEM_IDS, SERVING_DEFAULT
 
 CLIENTS = (1, 4, 16)
@@ -322,15 +323,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def _rss_mb(pid: int) -> float:
-    """Resident memory of a running process now, in MiB (Linux)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
 class _PeakRss:
     """The highest resident memory of process `pid` while the block runs, sampled every `every_s`.
 
@@ -345,7 +337,7 @@ class _PeakRss:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, _rss_mb(self.pid))
+            self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
             self._stop.wait(self.every_s)
 
     def __enter__(self) -> _PeakRss:
@@ -355,7 +347,7 @@ class _PeakRss:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_mb = max(self.peak_mb, _rss_mb(self.pid))
+        self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
 
 
 def _describe(setup: str, result: dict[str, Any]) -> str:
@@ -440,8 +432,6 @@ def main(argv: list[str]) -> None:
             print(json.dumps(in_process_call_ms(version_dir, json.load(f), int(batch))))
         return
 
-    from benchmarks.common import peak_rss_mb, write_result
-
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
     setups = {name: SERVER_SETUPS[name] for name in args.setup or SERVER_SETUPS}
     rounds: dict[tuple[str, int], list[dict[str, Any]]] = {(s, c): [] for s in setups for c in setups[s].clients}
@@ -489,7 +479,7 @@ def main(argv: list[str]) -> None:
                 for (setup, clients), results in rounds.items():
                     server, port = servers[setup]
                     server_setup = setups[setup]
-                    cpu_before, rss_before = _cpu_seconds(server.pid), _rss_mb(server.pid)
+                    cpu_before, rss_before = _cpu_seconds(server.pid), rss_mb(server.pid)
                     with _PeakRss(server.pid) as rss:
                         out = _run_benchmark_process(
                             [
@@ -515,7 +505,7 @@ def main(argv: list[str]) -> None:
                     # what a stream of them took (measured after a second of quiet).
                     time.sleep(1)
                     result["rss_before_mb"], result["rss_peak_mb"] = round(rss_before), round(rss.peak_mb)
-                    result["rss_after_mb"] = round(_rss_mb(server.pid))
+                    result["rss_after_mb"] = round(rss_mb(server.pid))
                     result["in_process_ms"] = in_process_ms[server_setup.variant, 1]
                     result["in_process_ms_batch16"] = in_process_ms[server_setup.variant, 16]
                     results.append(result)

@@ -5,14 +5,15 @@ import time
 
 import numpy as np
 
-from benchmarks.serving import _PeakRss, _rss_mb
+from benchmarks.common import rss_mb
+from benchmarks.serving import _PeakRss
 
 
 def test_the_peak_rss_catches_memory_held_only_inside_the_block() -> None:
-    before = _rss_mb(os.getpid())
+    before = rss_mb(os.getpid())
     with _PeakRss(os.getpid(), every_s=0.01) as rss:
         held = np.ones(64 << 20, dtype=np.uint8)  # 64 MiB, touched
         time.sleep(0.1)  # samples taken while it is held
         del held
     assert rss.peak_mb >= before + 60
-    assert _rss_mb(os.getpid()) < rss.peak_mb - 30
+    assert rss_mb(os.getpid()) < rss.peak_mb - 30

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.common import rss_mb
 from contract.model_api import ITEM_IDS, SERVING_DEFAULT, WARMUP_FILE
 from model.warmup import write_warmup_requests
 from serving import versions as versions_module
@@ -186,11 +187,6 @@ def test_a_version_still_being_written_is_loaded_once_it_settles(exported_model,
     manager.stop()
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def test_a_swapped_out_version_is_released_and_memory_stays_flat(exported_model, model_dir):
     manager = VersionManager(os.path.dirname(model_dir), MODEL_NAME, poll_s=3600, settle_s=0).start()
     rss = []
@@ -201,7 +197,7 @@ def test_a_swapped_out_version_is_released_and_memory_stays_flat(exported_model,
         assert manager.current.version == version
         assert old() is None, f"version {version - 1} is still held after the swap"  # the manager collected it
         shutil.rmtree(os.path.join(model_dir, str(version - 1)))
-        rss.append(_rss_mb())
+        rss.append(rss_mb(os.getpid()))
     manager.stop()
     print(f"RSS after each swap (MB): {[round(r) for r in rss]}")
     # Before the old version was collected: 7-17 MB a swap, without levelling off. The median
