@@ -440,6 +440,45 @@ def test_requests_over_max_concurrent_rpcs_get_resource_exhausted(running, expor
         server.stop(grace_s=1)
 
 
+def test_recommend_from_metadata_queues_on_its_own_thread_and_serving_default_keeps_answering(running, exported_model):
+    """Costly metadata calls run one at a time (`metadata_threads`) on a thread of their own: while
+    one is held and another waits behind it, sessions are answered, even by a server whose
+    `serving_default` has a single call thread of its own."""
+    signature = running.versions.current.signatures[FROM_METADATA]
+    original, entered, started, release = signature.call, [], threading.Event(), threading.Event()
+
+    def held(inputs):
+        entered.append(inputs)
+        started.set()
+        assert release.wait(30)
+        return original(inputs)
+
+    session = exported_model.sessions[0]
+    request = _metadata_request(
+        item_ids=np.array([[i.encode() for i in session]], dtype=object),
+        **{
+            name: np.full((1, len(session)), value, dtype=np.float32 if name == "prices" else object)
+            for name, value in (("titles", b"shoe"), ("category_paths", b""), ("brands", b""), ("prices", -1.0))
+        },
+    )
+    server = RecommenderServer(running.versions, ServerConfig(port=0, batching=False, call_threads=1))
+    target = f"127.0.0.1:{server.start()}"
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+    signature.call = held  # an instance attribute: the server's metadata calls go through it
+    try:
+        pending = [stub.Predict.future(request, timeout=60) for _ in range(2)]
+        assert started.wait(10)
+        for _ in range(3):
+            _assert_still_serves(target, session)
+        assert len(entered) == 1 and not any(future.done() for future in pending)  # one held, one queued
+        release.set()
+        assert all(len(tensors.to_array(f.result().outputs[TOP_K_IDS])[0]) == TOP_K for f in pending)
+    finally:
+        release.set()
+        signature.__dict__.pop("call", None)
+        server.stop(grace_s=1)
+
+
 def _long_names(field: str) -> predict_pb2.PredictRequest:
     """A request with 100 KB in one field a client names things with, or 1,000 extra inputs."""
     long = "x" * 100_000
