@@ -1,6 +1,7 @@
 """Command line: serve the newest model version over gRPC, or ask a server for recommendations.
 
-    python -m serving.cli serve --base-path outputs/serving --model-name recommender [--port 8500]
+    python -m serving.cli serve --base-path outputs/serving --model-name recommender [--port 8500] \\
+        [--host 0.0.0.0 --tls-cert server.pem --tls-key server.key [--tls-client-ca clients-ca.pem]]
     python -m serving.cli recommend --target 127.0.0.1:8500 --model-name recommender \\
         100001 100042 --catalog data/default/catalog.csv.gz [--exclude 100007 100008] [--exclude-session-items]
 
@@ -25,6 +26,7 @@ import contract
 from serving.client import DEFAULT_TARGET, Recommendations, RecommenderClient, ServingError
 from serving.server import ServerConfig
 from serving.signatures import Limits
+from serving.tls import ClientTls, ServerTls
 
 _TITLE_WIDTH = 60
 
@@ -41,6 +43,11 @@ def _serve(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stopping.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
+        try:
+            tls = ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         limits = Limits(args.max_batch_size, args.max_session_length, args.max_request_bytes, args.max_metadata_items)
         versions = VersionManager(args.base_path, args.model_name, poll_s=args.poll_s, limits=limits).start()
         config = ServerConfig(
@@ -53,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.call_threads,
             args.max_concurrent_rpcs,
             args.metadata_threads,
+            tls,
         )
         server = RecommenderServer(versions, config)
         try:
@@ -128,7 +136,12 @@ def _recommend(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as error:
         print(f"error: cannot read the catalog {args.catalog}: {error}", file=sys.stderr)
         return 1
-    with RecommenderClient(args.target, model_name=args.model_name, timeout_s=args.timeout_s) as client:
+    try:
+        tls = ClientTls.from_files(args.tls_ca, args.tls_cert, args.tls_key) if args.tls else None
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    with RecommenderClient(args.target, model_name=args.model_name, timeout_s=args.timeout_s, tls=tls) as client:
         try:
             [answer] = client.recommend(
                 args.item_ids, exclude=args.exclude, exclude_session_items=args.exclude_session_items
@@ -147,9 +160,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     serve = commands.add_parser("serve", help="serve the newest version under BASE_PATH/MODEL_NAME")
     serve.add_argument("--base-path", required=True, help="holds MODEL_NAME/<version>/saved_model.pb")
     serve.add_argument("--model-name", required=True)
-    serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to answer other machines")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="0.0.0.0 to answer other machines (then with --tls-cert: no one else may read or call it)",
+    )
     serve.add_argument("--port", type=int, default=8500, help="0: any free port (printed)")
     serve.add_argument("--poll-s", type=float, default=5.0, help="seconds between looks for a new version")
+    # TF Serving's --ssl_config_file: server_cert, server_key, and custom_ca with client_verify.
+    serve.add_argument("--tls-cert", metavar="PEM", help="serve over TLS with this certificate chain (needs --tls-key)")
+    serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    serve.add_argument("--tls-client-ca", metavar="PEM", help="admit only clients with a certificate this CA signed")
     serve.add_argument(
         "--max-concurrent-rpcs",
         type=int,
@@ -201,13 +222,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     recommend.add_argument("--catalog", help="contract catalog (CSV, CSV.gz, Parquet) for titles and categories")
     recommend.add_argument("--timeout-s", type=float, default=10.0)
     recommend.add_argument(
+        "--tls", action="store_true", help="the server speaks TLS (implied by the --tls-* flags below)"
+    )
+    recommend.add_argument("--tls-ca", metavar="PEM", help="the CA of the server's certificate (default: the system's)")
+    recommend.add_argument(
+        "--tls-cert", metavar="PEM", help="this client's certificate, for a server that verifies clients"
+    )
+    recommend.add_argument("--tls-key", metavar="PEM", help="its private key")
+    recommend.add_argument(
         "--exclude", nargs="+", default=[], metavar="ITEM_ID", help="ids never to recommend (basket, out of stock)"
     )
     recommend.add_argument(
         "--exclude-session-items", action="store_true", help="never recommend the session's own items"
     )
     recommend.set_defaults(run=_recommend)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == "serve" and (args.tls_cert is None) != (args.tls_key is None):
+        serve.error("--tls-cert and --tls-key go together")
+    if args.command == "serve" and args.tls_client_ca and not args.tls_cert:
+        serve.error("--tls-client-ca needs --tls-cert and --tls-key: clients are verified over TLS")
+    if args.command == "recommend":
+        if (args.tls_cert is None) != (args.tls_key is None):
+            recommend.error("--tls-cert and --tls-key go together")
+        args.tls = args.tls or bool(args.tls_ca or args.tls_cert)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,10 @@ Usage:
         client.recommend([["100001"], ["100042", "100043"]])  # a batch: one answer per session
         client.metadata()   # {"serving_default": SignatureDef, ...}
         client.status()     # [VersionStatus(version=1, state="AVAILABLE", ...)]
+
+    # A server with a certificate (serve --tls-cert/--tls-key [--tls-client-ca]):
+    tls = ClientTls.from_files(ca="ca.pem", certificate="client.pem", key="client.key")
+    RecommenderClient("recs.internal:8500", model_name="recommender", tls=tls)
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from contract.model_api import (
     top_categories,
     top_category_scores,
 )
+from serving.tls import ClientTls
 
 if TYPE_CHECKING:
     from tensorflow.core.protobuf import meta_graph_pb2
@@ -111,14 +116,21 @@ def _protocol() -> types.SimpleNamespace:
 
 class RecommenderClient:
     def __init__(
-        self, target: str = DEFAULT_TARGET, *, model_name: str, timeout_s: float = 5.0, version: int | None = None
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        model_name: str,
+        timeout_s: float = 5.0,
+        version: int | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
-        """`version` pins one model version; None asks for the newest the server has."""
+        """`version` pins one model version; None asks for the newest the server has. `tls`: a
+        server with a certificate (serve --tls-cert); None, plaintext."""
         self.model_name = model_name
         self.timeout_s = timeout_s
         self.version = version
         self._protocol = protocol = _protocol()
-        self._channel = grpc.insecure_channel(target)
+        self._channel = grpc.insecure_channel(target) if tls is None else grpc.secure_channel(target, tls.credentials())
         self._predictions = protocol.prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = protocol.model_service_pb2_grpc.ModelServiceStub(self._channel)
 

@@ -90,6 +90,7 @@ from serving.signatures import (
     refuse_sessions_without_items,
     status_of,
 )
+from serving.tls import ServerTls, is_loopback
 from serving.versions import Servable, VersionManager
 
 SIGNATURE_DEF = "signature_def"  # the one GetModelMetadata field TF Serving knows
@@ -127,6 +128,7 @@ class ServerConfig:
     # recommend_from_metadata calls at once, on threads of their own: a stream of costly ones
     # queues there instead of taking every core from serving_default.
     metadata_threads: int = 1
+    tls: ServerTls | None = None  # None: plaintext (warned about when bound beyond loopback)
 
 
 class _Handlers(prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer):
@@ -378,7 +380,15 @@ class RecommenderServer:
         except BaseException:
             self._end_loop()
             raise
-        logging.info("Answering on %s:%d", self.config.host, self.port)
+        logging.info("Answering on %s:%d%s", self.config.host, self.port, " over TLS" if self.config.tls else "")
+        if self.config.tls is None and not is_loopback(self.config.host):
+            logging.warning(
+                "Serving on %s without TLS: anyone who reaches port %d can call the model and read its "
+                "answers. Give a certificate and key (serve --tls-cert, --tls-key), and --tls-client-ca "
+                "to admit only clients with a certificate.",
+                self.config.host,
+                self.port,
+            )
         return self.port
 
     def stop(self, grace_s: float = 5.0) -> None:
@@ -407,7 +417,11 @@ class RecommenderServer:
         handlers = _Handlers(self._versions, config.limits, self._batcher, self._call_threads, self._metadata_threads)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(handlers, self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(handlers, self._server)
-        port = self._server.add_insecure_port(f"{config.host}:{config.port}")
+        address = f"{config.host}:{config.port}"
+        if config.tls is None:
+            port = self._server.add_insecure_port(address)
+        else:
+            port = self._server.add_secure_port(address, config.tls.credentials())
         await self._server.start()
         return port
 
