@@ -17,11 +17,12 @@ from benchmarks.common import rss_mb
 from contract.model_api import ITEM_IDS, SERVING_DEFAULT, WARMUP_FILE
 from model.warmup import write_warmup_requests
 from serving import versions as versions_module
-from serving.client import RecommenderClient, ServingError
+from serving.client import RecommenderClient
 from serving.server import RecommenderServer, ServerConfig
 from serving.signatures import Signature
 from serving.versions import VersionManager, find_versions
 from serving.warmup import read_warmup_requests
+from tests.serving.asking import AskingClients
 from tests.serving.conftest import MODEL_NAME
 
 
@@ -89,30 +90,17 @@ def live(exported_model, tmp_path_factory) -> Live:
 
 def test_a_new_version_is_swapped_in_without_a_failed_request(live, exported_model):
     manager, model_dir, target = live.manager, live.model_dir, live.target
-    stop, failures, seen = threading.Event(), [], {n: [] for n in range(8)}
-
-    def client_loop(n: int) -> None:
-        with RecommenderClient(target, model_name=MODEL_NAME, timeout_s=30) as client:
-            while not stop.is_set():
-                try:
-                    [answer] = client.recommend(exported_model.sessions[n % len(exported_model.sessions)])
-                    seen[n].append(answer.model_version)
-                    time.sleep(0.005)  # leaves the loading thread some of the two CI cores
-                except ServingError as error:
-                    failures.append(error)
-
-    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(8)]
-    [t.start() for t in threads]
+    sessions = [exported_model.sessions[n % len(exported_model.sessions)] for n in range(8)]
+    clients = AskingClients(target, MODEL_NAME, sessions, pause_s=0.005)
     try:
-        _wait_for(lambda: all(seen.values()))  # every client is answered by version 1
+        _wait_for(lambda: all(clients.versions))  # every client is answered by version 1
         _publish(exported_model.version_dir, model_dir, 2)
-        _wait_for(lambda: all(2 in versions for versions in seen.values()))
+        _wait_for(lambda: all(2 in versions for versions in clients.versions))
         time.sleep(0.2)
     finally:
-        stop.set()
-        [t.join() for t in threads]
-    assert not failures
-    for versions in seen.values():  # every client saw 1, then only 2
+        clients.stop()
+    assert not clients.failures
+    for versions in clients.versions:  # every client saw 1, then only 2
         assert versions[0] == 1 and versions[-1] == 2 and versions == sorted(versions)
     states = {v: (s.state, s.error_message) for v, s in manager.states().items()}
     assert states == {1: (versions_module.END, ""), 2: (versions_module.AVAILABLE, "")}

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
 
 import pytest
@@ -28,9 +27,9 @@ import contract
 from contract.model_api import WARM_START_FILE
 from model import features
 from model.inputs import read_prefixes
-from serving.client import RecommenderClient, ServingError
 from serving.server import RecommenderServer, ServerConfig
 from serving.versions import VersionManager, find_versions
+from tests.serving.asking import AskingClients
 from tfx_pipeline import summary
 from tfx_pipeline.config import REPO_ROOT, PipelineConfig
 from tfx_pipeline.pipeline import create_pipeline
@@ -218,29 +217,17 @@ class _ServedAlong:
     """A server polling `config`'s serving directory, and one client asking it all along."""
 
     def __init__(self, config: PipelineConfig, session: list[str]) -> None:
-        self.versions: list[int] = []
-        self.failures: list[ServingError] = []
         self._manager = VersionManager(
             os.path.dirname(config.serving_base), config.serving_model_name, poll_s=0.5
         ).start()
         self._server = RecommenderServer(self._manager, ServerConfig(port=0))
         target = f"127.0.0.1:{self._server.start()}"
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._ask, args=(target, config.serving_model_name, session))
-        self._thread.start()
-
-    def _ask(self, target: str, model_name: str, session: list[str]) -> None:
-        with RecommenderClient(target, model_name=model_name, timeout_s=60) as client:
-            while not self._done.is_set():
-                try:
-                    self.versions.append(client.recommend(session)[0].model_version)
-                except ServingError as error:
-                    self.failures.append(error)
-                time.sleep(0.05)  # the training run beside it needs the two cores
+        # Slowly: the training run beside it needs the two cores.
+        self.client = AskingClients(target, config.serving_model_name, [session], pause_s=0.05, timeout_s=60)
+        self.versions = self.client.versions[0]
 
     def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
+        self.client.stop()
         self._server.stop(grace_s=1)
         self._manager.stop()
 
@@ -300,5 +287,5 @@ def test_the_retraining_loop_runs_on_airflow_and_its_second_model_is_served_with
             time.sleep(0.2)
     finally:
         served.stop()
-    assert not served.failures
+    assert not served.client.failures
     assert served.versions[0] == first_version and served.versions == sorted(served.versions)
