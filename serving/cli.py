@@ -163,7 +163,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     serve.add_argument(
         "--host",
         default="127.0.0.1",
-        help="0.0.0.0 to answer other machines (then with --tls-cert: no one else may read or call it)",
+        help="0.0.0.0 to answer other machines (with --tls-cert and --tls-key, or anyone may call it)",
     )
     serve.add_argument("--port", type=int, default=8500, help="0: any free port (printed)")
     serve.add_argument("--poll-s", type=float, default=5.0, help="seconds between looks for a new version")
