@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from contract.model_api import (
     TOP_K_SCORES,
     TRANSFORM_FEATURES,
 )
+from serving import server as server_module
 from serving import tensors
 from serving.client import RecommenderClient, ServingError
 from serving.server import RecommenderServer, ServerConfig
@@ -545,3 +547,24 @@ def test_a_status_quotes_a_bounded_part_of_what_the_client_sent(strict, exported
     assert len(raised.value.details()) < 1_000
     assert "'xxxx" in raised.value.details() or "and 992 more" in raised.value.details()
     _assert_still_serves(strict, exported_model.sessions[0])
+
+
+def test_an_unexpected_error_logs_its_traceback_once_per_cause_then_only_counts(caplog):
+    """A client that keeps hitting one bug must not fill the disk: 1,000 errors from each of two
+    lines log two tracebacks and, within the minute, one count line."""
+    errors = server_module._UnexpectedErrors()
+
+    def fail(which: int) -> None:
+        if which:
+            raise KeyError("one cause")
+        raise ValueError("another")
+
+    with caplog.at_level(logging.INFO):
+        for i in range(2_000):
+            try:
+                fail(i % 2)
+            except (KeyError, ValueError) as error:
+                errors.log(error, "PredictRequest")
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert sorted(r.exc_info[0].__name__ for r in tracebacks) == ["KeyError", "ValueError"]
+    assert len(caplog.records) <= 3, [r.getMessage() for r in caplog.records]
