@@ -79,6 +79,19 @@ def _metadata_request(**inputs: np.ndarray) -> predict_pb2.PredictRequest:
     return request
 
 
+def _uniform_metadata_request(
+    item_ids: np.ndarray, title: bytes = b"shoe", category_path: bytes = b"", brand: bytes = b"", price: float = -1.0
+) -> predict_pb2.PredictRequest:
+    """A recommend_from_metadata request whose items (`item_ids`' shape) share one title, path, brand and price."""
+    return _metadata_request(
+        item_ids=item_ids,
+        titles=np.full(item_ids.shape, title, dtype=object),
+        category_paths=np.full(item_ids.shape, category_path, dtype=object),
+        brands=np.full(item_ids.shape, brand, dtype=object),
+        prices=np.full(item_ids.shape, price, dtype=np.float32),
+    )
+
+
 def test_a_signature_of_several_inputs_answers_as_the_saved_model_does(running, exported_model):
     # recommend_from_metadata takes five inputs: each must reach its own argument.
     session = next(s for s in exported_model.sessions if len(s) >= 2)[:2]
@@ -266,18 +279,7 @@ BAD_PREDICTS: dict[str, tuple[Callable[[], predict_pb2.PredictRequest], grpc.Sta
         "bytes; at most 4,194,304 are accepted",
     ),
     "too many items to encode from metadata": (
-        lambda: _metadata_request(
-            **{
-                name: np.full((8, 600), value, dtype=np.float32 if name == "prices" else object)
-                for name, value in (
-                    ("item_ids", b""),
-                    ("titles", b"shoe"),
-                    ("category_paths", b""),
-                    ("brands", b""),
-                    ("prices", -1.0),
-                )
-            }
-        ),
+        lambda: _uniform_metadata_request(np.full((8, 600), b"", dtype=object)),
         INVALID,
         "holds 4,800 items; at most 4,096 per request are encoded from their metadata",
     ),
@@ -458,13 +460,7 @@ def test_recommend_from_metadata_queues_on_its_own_thread_and_serving_default_ke
         return original(inputs)
 
     session = exported_model.sessions[0]
-    request = _metadata_request(
-        item_ids=np.array([[i.encode() for i in session]], dtype=object),
-        **{
-            name: np.full((1, len(session)), value, dtype=np.float32 if name == "prices" else object)
-            for name, value in (("titles", b"shoe"), ("category_paths", b""), ("brands", b""), ("prices", -1.0))
-        },
-    )
+    request = _uniform_metadata_request(np.array([[i.encode() for i in session]], dtype=object))
     server = RecommenderServer(running.versions, ServerConfig(port=0, batching=False, call_threads=1))
     target = f"127.0.0.1:{server.start()}"
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
@@ -490,18 +486,7 @@ def test_a_stream_of_the_largest_metadata_requests_leaves_memory_flat(running, e
     session = exported_model.sessions[0]
     shape = (8, Limits().max_metadata_items // 8)
     ids = np.array([[session[i % len(session)].encode() for i in range(shape[1])]] * shape[0], dtype=object)
-    request = _metadata_request(
-        item_ids=ids,
-        **{
-            name: np.full(shape, value, dtype=np.float32 if name == "prices" else object)
-            for name, value in (
-                ("titles", b"red running shoe"),
-                ("category_paths", b"Sport > Shoes"),
-                ("brands", b"acme"),
-                ("prices", 49.5),
-            )
-        },
-    )
+    request = _uniform_metadata_request(ids, b"red running shoe", b"Sport > Shoes", b"acme", 49.5)
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.target))
     rss = []
     for _ in range(12):
