@@ -128,7 +128,7 @@ def test_a_plaintext_server_bound_beyond_loopback_warns(running, pki, caplog, ho
     assert any("without TLS" in record.getMessage() for record in caplog.records) == warned
 
 
-def test_the_cli_reads_the_pem_files_and_refuses_half_a_pair(pki, tmp_path, capsys):
+def test_the_cli_reads_the_pem_files(pki, tmp_path):
     paths = {}
     for name, data in (("cert", pki.server.certificate), ("key", pki.server.key), ("ca", pki.ca.certificate)):
         paths[name] = tmp_path / f"{name}.pem"
@@ -137,10 +137,26 @@ def test_the_cli_reads_the_pem_files_and_refuses_half_a_pair(pki, tmp_path, caps
     assert tls == ServerTls(pki.server.certificate, pki.server.key, pki.ca.certificate)
     with pytest.raises(ValueError, match="cannot read the server key .*missing.pem"):
         ServerTls.from_files(str(paths["cert"]), str(tmp_path / "missing.pem"))
-    with pytest.raises(SystemExit):
-        cli.parse_args(["serve", "--base-path", "b", "--model-name", "m", "--tls-cert", str(paths["cert"])])
-    assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
     args = cli.parse_args(["recommend", "1", "--model-name", "m", "--tls-ca", str(paths["ca"])])
     assert args.tls and ClientTls.from_files(args.tls_ca).root_certificates == pki.ca.certificate
     with pytest.raises(ValueError, match="needs its private key"):
         ClientTls(pki.ca.certificate, pki.client.certificate)
+
+
+SERVE = ["serve", "--base-path", "b", "--model-name", "m"]
+RECOMMEND = ["recommend", "1", "--model-name", "m"]
+
+
+@pytest.mark.parametrize(
+    "argv, refusal",
+    [
+        ([*SERVE, "--tls-cert", "c.pem"], "--tls-cert and --tls-key go together"),
+        ([*SERVE, "--tls-key", "k.pem"], "--tls-cert and --tls-key go together"),
+        ([*SERVE, "--tls-client-ca", "ca.pem"], "--tls-client-ca needs --tls-cert and --tls-key"),
+        ([*RECOMMEND, "--tls-cert", "c.pem"], "--tls-cert and --tls-key go together"),
+    ],
+)
+def test_the_cli_refuses_tls_flags_that_cannot_work_before_reading_any_file(argv, refusal, capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(argv)
+    assert refusal in capsys.readouterr().err
