@@ -188,7 +188,12 @@ def train(
             raise ValueError("a warm start (base_model) needs the vocabulary_rows of this catalog to remap by")
         record_warm_start(warm_start.restore(model, vocabulary_rows, base_model), run_dir)
     train_data = session_dataset(
-        train_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=True
+        train_files,
+        catalog.item_ids,
+        config.max_prefix_length,
+        config.batch_size,
+        shuffle=True,
+        group_by_length=config.length_grouped_batches,
     )
     eval_data = session_dataset(
         eval_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=False

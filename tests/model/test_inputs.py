@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from model import features
 from model.inputs import PADDING, item_table, padded_widths, prefix_rows, session_dataset
 
 
@@ -30,3 +31,31 @@ def test_a_session_dataset_knows_its_number_of_batches(ingested, ingested_catalo
     data = session_dataset(ingested.split_files["train"], catalog.item_ids, 50, 64, shuffle=True)
     batches = sum(1 for _ in data)
     assert int(data.cardinality()) == batches > 1  # Keras knows an epoch's length before the first ends
+
+
+def test_length_grouped_batches_hold_every_example_once_and_pad_less(ingested, ingested_catalog):
+    catalog = ingested_catalog.catalog
+    files = ingested.split_files["train"]
+
+    def read(group_by_length):
+        data = session_dataset(files, catalog.item_ids, 50, 64, shuffle=True, group_by_length=group_by_length)
+        batches = list(data)
+        assert int(data.cardinality()) == len(batches)
+        examples = sorted(
+            (key, tuple(row[row >= 0]), target)
+            for inputs, labels in batches
+            for key, row, target in zip(
+                inputs[features.SESSION_KEY].numpy(),
+                inputs[features.PREFIX_ROWS].numpy(),
+                labels[features.TARGET_ROW].numpy(),
+            )
+        )
+        widths = [int(inputs[features.PREFIX_ROWS].shape[1]) for inputs, _ in batches]
+        return len(batches), examples, widths
+
+    random_count, random_examples, random_widths = read(group_by_length=False)
+    grouped_count, grouped_examples, grouped_widths = read(group_by_length=True)
+    assert grouped_count == random_count and grouped_examples == random_examples
+    assert sum(grouped_widths) < sum(random_widths) / 2
+    assert len(set(grouped_widths)) > 2  # short batches and long ones, in a shuffled order
+    assert grouped_widths != sorted(grouped_widths)
