@@ -51,6 +51,7 @@ TRIALS: dict[str, dict[str, Any]] = {
     "temperature_0.06": {"temperature": 0.06},
     "width_128": {"item_dim": 128, "id_dim": 128, "ff_dim": 256},
     "no_repeat_bonus": {"repeat_bonus": 0.0},
+    "random_batches": {"length_grouped_batches": False},
 }
 
 

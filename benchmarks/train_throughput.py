@@ -8,13 +8,14 @@ a set of ModelConfig overrides:
 
 - `fp32_full`: today's default path, kept selectable: float32, full softmax scored in the
   model's call, HIT@20/MRR@20 ranked over the catalog at every step, attention pooling
-  (the readout of the 53.99 Diginetica run), batch 512.
+  (the readout of the 53.99 Diginetica run), batches of 512 random prefixes.
 - intermediate paths switch one lever on at a time, in the order the profile ranks them:
   no per-step rank metrics; the CORE readout, whose last block computes one query row;
   bfloat16; a 4x larger batch; 8,192 sampled negatives instead of the full softmax;
 - `default`: what ModelConfig's preset gives today, with no override but the width; its
   precision `auto` resolves as the Trainer resolves it (float32 on a CPU), and
-  `default_bfloat16` is the same path in mixed bfloat16.
+  `default_bfloat16` is the same path in mixed bfloat16; `default_random_batches` is it
+  with batches of random prefixes instead of length-grouped ones (the default before them).
 - `a2d`: `default` plus A2D-MTL's options as its preset sets them (category channel over
   the category graph, adaptive entmax readout, neighbour sessions from the training
   index), what the A2D-MTL row costs over the hybrid; `a2d_channel`, `a2d_entmax` and
@@ -22,16 +23,19 @@ a set of ModelConfig overrides:
 
 Timing excludes input preparation: batches of real training prefixes are read once and
 fed from memory (the tf.data pipeline's own rate is reported beside, to show that it keeps
-ahead of training). Each path is warmed up (every padded width traced) and then timed for
-`--steps` steps, in `--rounds` interleaved rounds; the median round is reported, so every
-path sees the same machine phase. `speedup_vs_fp32_baseline` is the ratio to `fp32_full`
+ahead of training). The batches held are drawn evenly from a window of length-grouped (or
+random) batches sorted by width, so their mix of padded widths is an epoch's. Each path is
+warmed up (every padded width traced) and then timed for `--passes` passes over its
+batches, in `--rounds` interleaved rounds; the median round is reported, so every path sees
+the same machine phase. `speedup_vs_fp32_baseline` is the ratio to `fp32_full`
 in the same run.
 
 Alongside: this machine's GEMM rate for the scoring shape `[batch, width] x [width, items]`
 (float32 and bfloat16, forward), the CPU's bfloat16 support, and a profile of one step of
 `fp32_full` and `default`: each part (item encoder over the catalog, session encoder and
 heads, scoring matmul, softmax cross-entropy, rank metrics, optimizer) timed alone,
-forward and backward, and the rest of the step (executor, Python) as the remainder.
+forward and backward, on a batch of median width, and the rest of the step (executor,
+Python) as the remainder.
 Writes benchmarks/results/train_throughput.json.
 """
 
@@ -62,7 +66,14 @@ WIDTHS = (64, 128)
 SHARED = dict(
     num_layers=1, num_heads=2, ff_dim=128, dropout=0.2, category_loss_weight=0.3, cosine_scores=True, temperature=0.08
 )
-FP32_FULL = dict(precision="float32", softmax="full", train_rank_metrics=True, pooling="attention", batch_size=512)
+FP32_FULL = dict(
+    precision="float32",
+    softmax="full",
+    train_rank_metrics=True,
+    pooling="attention",
+    batch_size=512,
+    length_grouped_batches=False,
+)
 # A2D-MTL's options, as its preset sets them (the rest of the preset is the hybrid's).
 A2D_OPTIONS = {
     name: VARIANTS["A2D-MTL"][name]
@@ -78,7 +89,8 @@ PATHS = {
     "sampled_8192": {**CORE_LAST_QUERY, "softmax": "sampled", "num_sampled": 8192},
     # The default path in mixed bfloat16, the option ModelConfig.precision keeps for CPUs with it.
     "default_bfloat16": {"precision": "mixed_bfloat16"},
-    "default": {},  # core readout, 4,096 sampled negatives, batch 512, precision auto
+    "default": {},  # core readout, 4,096 sampled negatives, length-grouped batches of 512, precision auto
+    "default_random_batches": {"length_grouped_batches": False},  # the default before length grouping
     "a2d": A2D_OPTIONS,
     "a2d_channel": {k: A2D_OPTIONS[k] for k in ("category_channel", "category_graph")},
     "a2d_entmax": {k: A2D_OPTIONS[k] for k in ("readout_weighting",)},
@@ -93,18 +105,40 @@ def path_config(path: str, width: int) -> ModelConfig:
 
 
 def read_batches(train_files: str, catalog: Any, config: ModelConfig, count: int) -> list[tuple[dict, dict]]:
-    """`count` shuffled batches of real training prefixes, as in-memory tensors."""
-    from model.inputs import session_dataset
+    """`count` batches of real training prefixes, as in-memory tensors, padded as an epoch's are.
 
-    data = session_dataset(train_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=True)
-    return [batch for batch in data.take(count)]
+    With length-grouped batches a batch's padded width depends on where in its window it
+    was cut, so the `count` batches are drawn evenly from a window's worth of batches
+    sorted by width: timed in turn, they cost what an epoch's batches cost on average.
+    """
+    from model.inputs import LENGTH_GROUP_BATCHES, session_dataset
+
+    data = session_dataset(
+        train_files,
+        catalog.item_ids,
+        config.max_prefix_length,
+        config.batch_size,
+        shuffle=True,
+        group_by_length=config.length_grouped_batches,
+    )
+    window = sorted(data.take(LENGTH_GROUP_BATCHES), key=lambda batch: int(batch[0][features.PREFIX_ROWS].shape[1]))
+    return [window[(2 * i + 1) * len(window) // (2 * count)] for i in range(count)]
 
 
 def input_pipeline_rate(train_files: str, catalog: Any, batch_size: int, batches: int = 200) -> float:
-    """Examples/s of the tf.data pipeline alone (read, parse, look up, pad), after its cache is warm."""
+    """Examples/s of the default path's tf.data pipeline alone (read, group by length, parse, look
+    up, pad), after its cache is warm."""
     from model.inputs import session_dataset
 
-    data = session_dataset(train_files, catalog.item_ids, ModelConfig().max_prefix_length, batch_size, shuffle=True)
+    config = ModelConfig()
+    data = session_dataset(
+        train_files,
+        catalog.item_ids,
+        config.max_prefix_length,
+        batch_size,
+        shuffle=True,
+        group_by_length=config.length_grouped_batches,
+    )
     for _ in data.take(batches):  # fills the cache
         pass
     start = time.perf_counter()
@@ -243,20 +277,20 @@ class PathRun:
     config: ModelConfig
     model: Any
     batches: list
-    step_ms: list = dataclasses.field(default_factory=list)  # median step time of each round
+    step_ms: list = dataclasses.field(default_factory=list)  # mean step time of each round
 
     def warm_up(self) -> None:
         for inputs, labels in self.batches:  # traces every padded width
             self.model.train_on_batch(inputs, labels)
 
-    def time_round(self, steps: int) -> None:
-        times = []
-        for step in range(steps):
-            inputs, labels = self.batches[step % len(self.batches)]
-            start = time.perf_counter()
-            self.model.train_on_batch(inputs, labels)
-            times.append(time.perf_counter() - start)
-        self.step_ms.append(1000 * statistics.median(times))
+    def time_round(self, passes: int) -> None:
+        """Trains on each held batch in turn, `passes` times: batches of several widths weigh
+        as they do in an epoch, so the round's mean step is an epoch's."""
+        start = time.perf_counter()
+        for _ in range(passes):
+            for inputs, labels in self.batches:
+                self.model.train_on_batch(inputs, labels)
+        self.step_ms.append(1000 * (time.perf_counter() - start) / (passes * len(self.batches)))
 
     @property
     def examples_per_s(self) -> float:
@@ -278,9 +312,11 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, action="append", help=f"item width (default {WIDTHS})")
     parser.add_argument("--path", action="append", choices=sorted(PATHS), help="default: every path")
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
+    parser.add_argument("--passes", type=int, default=2, help="timed passes over the held batches per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batches", type=int, default=8, help="distinct batches held in memory per path")
+    parser.add_argument(
+        "--batches", type=int, default=8, help="distinct batches held in memory per path, timed in turn"
+    )
     parser.add_argument("--work-dir", default=os.path.join(DEFAULT_OUTPUT_DIR, "benchmarks", DATASET))
     parser.add_argument("--result", default="train_throughput", help="benchmarks/results/<RESULT>.json")
     args = parser.parse_args(argv)
@@ -293,7 +329,9 @@ def main(argv: list[str]) -> None:
     train_files = prepared["splits"][contract.TRAIN]
     items = len(catalog.item_ids)
     print(
-        f"{DATASET}: {items:,} items; {VARIANT}, 1 layer; timing {args.steps} steps x {args.rounds} rounds", flush=True
+        f"{DATASET}: {items:,} items; {VARIANT}, 1 layer; timing {args.passes} x {args.batches} steps x {args.rounds} "
+        "rounds",
+        flush=True,
     )
     result: dict[str, Any] = {
         "dataset": DATASET,
@@ -314,7 +352,7 @@ def main(argv: list[str]) -> None:
             run.warm_up()
         for round_index in range(args.rounds):
             for run in runs:
-                run.time_round(args.steps)
+                run.time_round(args.passes)
             print(
                 f"  round {round_index + 1}: " + ", ".join(f"{r.path} {r.step_ms[-1]:.0f} ms" for r in runs), flush=True
             )
@@ -345,7 +383,7 @@ def main(argv: list[str]) -> None:
             )
         for run in runs:
             if run.path in ("fp32_full", "default"):
-                parts = profile_step(run.model, run.batches[0])
+                parts = profile_step(run.model, run.batches[len(run.batches) // 2])  # a median-width batch
                 step = statistics.median(run.step_ms)
                 parts["rest_executor_python"] = round(step - sum(parts.values()), 2)
                 profiles[f"width {width} / {run.path}"] = {"step_ms": round(step, 1), "parts_ms": parts}
@@ -359,7 +397,7 @@ def main(argv: list[str]) -> None:
         gemm_gflop_per_s={f"width {w}": r for w, r in gemm.items()},
         rows=rows,
         profiles=profiles,
-        steps=args.steps,
+        steps=args.passes * args.batches,
         rounds=args.rounds,
     )
     path = write_result(args.result, result)
