@@ -177,8 +177,8 @@ class ModelConfig:
     # Training batches hold prefixes of similar length (model.inputs.session_dataset), so a
     # batch pads to its own sessions' length, not to the longest of 512 random ones.
     length_grouped_batches: bool = True
-    # Six passes: Diginetica's M2TRec_hybrid scored 55.35 / 19.57 in 51 minutes on a 2-core
-    # AVX2 machine; ten took 73 for 55.22 / 19.66 (README, issue 13). Early stopping may end sooner.
+    # Six passes: Diginetica's M2TRec_hybrid scored 55.20 / 19.51 in 21 minutes on a 2-core
+    # AVX2 machine; ten passes bought 0.1 point of MRR@20 (README, issue 13). Early stopping may end sooner.
     epochs: int = 6
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
