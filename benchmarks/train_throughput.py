@@ -111,34 +111,20 @@ def read_batches(train_files: str, catalog: Any, config: ModelConfig, count: int
     was cut, so the `count` batches are drawn evenly from a window's worth of batches
     sorted by width: timed in turn, they cost what an epoch's batches cost on average.
     """
-    from model.inputs import LENGTH_GROUP_BATCHES, session_dataset
+    from model.inputs import LENGTH_GROUP_BATCHES
+    from model.trainer import training_batches
 
-    data = session_dataset(
-        train_files,
-        catalog.item_ids,
-        config.max_prefix_length,
-        config.batch_size,
-        shuffle=True,
-        group_by_length=config.length_grouped_batches,
-    )
+    data = training_batches(train_files, catalog.item_ids, config)
     window = sorted(data.take(LENGTH_GROUP_BATCHES), key=lambda batch: int(batch[0][features.PREFIX_ROWS].shape[1]))
     return [window[(2 * i + 1) * len(window) // (2 * count)] for i in range(count)]
 
 
-def input_pipeline_rate(train_files: str, catalog: Any, batch_size: int, batches: int = 200) -> float:
+def input_pipeline_rate(train_files: str, catalog: Any, batches: int = 200) -> float:
     """Examples/s of the default path's tf.data pipeline alone (read, group by length, parse, look
     up, pad), after its cache is warm."""
-    from model.inputs import session_dataset
+    from model.trainer import training_batches
 
-    config = ModelConfig()
-    data = session_dataset(
-        train_files,
-        catalog.item_ids,
-        config.max_prefix_length,
-        batch_size,
-        shuffle=True,
-        group_by_length=config.length_grouped_batches,
-    )
+    data = training_batches(train_files, catalog.item_ids, ModelConfig())
     for _ in data.take(batches):  # fills the cache
         pass
     start = time.perf_counter()
@@ -339,7 +325,7 @@ def main(argv: list[str]) -> None:
         "items": items,
         "cpu": {"avx512_bf16_or_amx": cpu_facts()["bfloat16_native"]},
     }
-    result["input_pipeline_examples_per_s"] = round(input_pipeline_rate(train_files, catalog, 512))
+    result["input_pipeline_examples_per_s"] = round(input_pipeline_rate(train_files, catalog))
     print(f"input pipeline alone: {result['input_pipeline_examples_per_s']:,} examples/s", flush=True)
     rows, profiles, gemm = [], {}, {}
     for width in widths:

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
@@ -80,6 +81,18 @@ def float32_twin(model: SessionRecommender, catalog: Catalog) -> SessionRecommen
     if model.category_edges is not None:
         twin.set_category_graph(*(keras.ops.convert_to_numpy(edge) for edge in model.category_edges))
     return twin
+
+
+def training_batches(train_files: Any, item_ids: np.ndarray, config: ModelConfig) -> tf.data.Dataset:
+    """The Trainer's training batches, as `config` asks: shuffled, length-grouped or random."""
+    return session_dataset(
+        train_files,
+        item_ids,
+        config.max_prefix_length,
+        config.batch_size,
+        shuffle=True,
+        group_by_length=config.length_grouped_batches,
+    )
 
 
 def hold_training_sessions(
@@ -187,14 +200,7 @@ def train(
         if vocabulary_rows is None:
             raise ValueError("a warm start (base_model) needs the vocabulary_rows of this catalog to remap by")
         record_warm_start(warm_start.restore(model, vocabulary_rows, base_model), run_dir)
-    train_data = session_dataset(
-        train_files,
-        catalog.item_ids,
-        config.max_prefix_length,
-        config.batch_size,
-        shuffle=True,
-        group_by_length=config.length_grouped_batches,
-    )
+    train_data = training_batches(train_files, catalog.item_ids, config)
     eval_data = session_dataset(
         eval_files, catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=False
     )
