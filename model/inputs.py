@@ -121,6 +121,8 @@ def session_dataset(
     `LENGTH_GROUP_BATCHES` batches is sorted by prefix length before it is cut into batches,
     and the batches are shuffled; the number of batches is unchanged.
     """
+    if group_by_length and not shuffle:
+        raise ValueError("group_by_length shuffles the batches of each window: it is for training, with shuffle=True")
     files = session_files(file_pattern)
     examples = int(
         tf.data.TFRecordDataset(files, compression_type="GZIP").reduce(np.int64(0), lambda count, _: count + 1)

@@ -59,3 +59,9 @@ def test_length_grouped_batches_hold_every_example_once_and_pad_less(ingested, i
     assert sum(grouped_widths) < sum(random_widths) / 2
     assert len(set(grouped_widths)) > 2  # short batches and long ones, in a shuffled order
     assert grouped_widths != sorted(grouped_widths)
+
+
+def test_length_grouped_batches_are_refused_without_shuffling():
+    """Grouping shuffles the batches of each window, so an ordered (evaluation) stream cannot take it."""
+    with pytest.raises(ValueError, match="group_by_length .* shuffle=True"):
+        session_dataset("no-such-files-*", np.array(["a"]), 5, 4, shuffle=False, group_by_length=True)
