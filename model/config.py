@@ -174,9 +174,9 @@ class ModelConfig:
 
     # Training.
     batch_size: int = 512
-    # Training batches hold prefixes of similar length (model.inputs.session_dataset), so a
+    # Training batches hold prefixes that pad to one width (model.inputs.session_dataset), so a
     # batch pads to its own sessions' length, not to the longest of 512 random ones: 1.8x a
-    # Diginetica step at equal validation; on Beauty little faster, and ~0.5 HIT@20 lower (README).
+    # Diginetica step, 1.6x a Beauty epoch, at equal validation (README).
     length_grouped_batches: bool = True
     # Six passes: Diginetica's M2TRec_hybrid scored 55.20 / 19.51 in 21 minutes on a 2-core
     # AVX2 machine; ten passes bought 0.1 point of MRR@20 (README, issue 13). Early stopping may end sooner.
