@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 import grpc
@@ -553,3 +554,21 @@ def test_an_unexpected_error_logs_its_traceback_once_per_cause_then_only_counts(
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert sorted(r.exc_info[0].__name__ for r in tracebacks) == ["KeyError", "ValueError"]
     assert len(caplog.records) <= 3, [r.getMessage() for r in caplog.records]
+
+
+def test_a_client_that_keeps_sending_bad_requests_logs_a_line_a_second_at_most(strict, caplog):
+    """Refusals are the client's mistakes: each is answered, but the log gets one line a second,
+    so a misbehaving client cannot fill the disk."""
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(strict))
+    refused = 0
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="absl"):  # absl logs at WARNING and above by default
+        while time.monotonic() - started < 2.5:
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.Predict(_filtered(["no_such_output"]), timeout=10)
+            assert raised.value.code() == INVALID
+            refused += 1
+    seconds = time.monotonic() - started
+    logged = [r for r in caplog.records if "Refused a request" in r.getMessage()]
+    assert refused > 3 * seconds  # many refusals a second...
+    assert 1 <= len(logged) <= seconds + 1, (len(logged), refused, seconds)  # ...and a line a second
