@@ -60,14 +60,19 @@ def prefix_rows(
     known = tf.ragged.boolean_mask(rows, rows >= 0)
     unknown = tf.cast(rows.row_lengths() - known.row_lengths(), tf.int32)
     recent = known[:, -max_length:]
-    widths = tf.constant(padded_widths(max_length), recent.row_splits.dtype)
-    width = tf.reduce_min(tf.boolean_mask(widths, widths >= tf.reduce_max(recent.row_lengths())))
+    width = padded_width(tf.reduce_max(recent.row_lengths())[None], max_length)[0]
     return recent.to_tensor(default_value=PADDING, shape=tf.stack([recent.nrows(), width])), unknown
 
 
 def padded_widths(max_length: int) -> list[int]:
     """The widths `prefix_rows` pads to: powers of two below `max_length`, then `max_length`."""
     return sorted({min(2**power, max_length) for power in range(max_length.bit_length() + 1)})
+
+
+def padded_width(lengths: tf.Tensor, max_length: int) -> tf.Tensor:
+    """The width of `padded_widths` each prefix length `[n]` pads to (longer than `max_length`: the last)."""
+    widths = tf.constant(padded_widths(max_length), lengths.dtype)
+    return tf.gather(widths, tf.searchsorted(widths, tf.minimum(lengths, max_length)))
 
 
 def session_files(file_pattern: str | list[str]) -> list[str]:
@@ -166,6 +171,5 @@ def _by_padded_width(serialized: tf.Tensor, max_length: int) -> tf.Tensor:
     pad alike (5 to 8 items, say) at no cost in padding.
     """
     prefixes = tf.io.parse_example(serialized, {contract.PREFIX_ITEM_IDS: _SESSION_FEATURES[contract.PREFIX_ITEM_IDS]})
-    lengths = tf.minimum(prefixes[contract.PREFIX_ITEM_IDS].row_lengths(), max_length)
-    widths = tf.searchsorted(tf.constant(padded_widths(max_length), lengths.dtype), lengths)
+    widths = padded_width(prefixes[contract.PREFIX_ITEM_IDS].row_lengths(), max_length)
     return tf.gather(serialized, tf.argsort(widths, stable=True))
