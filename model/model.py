@@ -32,10 +32,9 @@ from model.layers import (
     NeighbourSessions,
     RepeatBonus,
     SessionEncoder,
-    session_items,
 )
 from model.layers.sessions import unit_rows
-from model.metrics import RankMetric, popularity_ranks, ranking_metrics, target_rank
+from model.metrics import RankMetric, bonus_ranks, popularity_ranks, ranking_metrics, target_rank
 
 if TYPE_CHECKING:  # model.neighbours reads TFRecords with TensorFlow; the model runs on any backend
     from model.neighbours import NeighbourIndex
@@ -376,24 +375,24 @@ class SessionRecommender(keras.Model):
         """Sets the repeat bonus to the value of REPEAT_BONUS_GRID with the best HIT@20 on `eval_data` (then MRR@20).
 
         One pass over `eval_data` (`steps` batches; default all): each batch's logits without
-        the bonus are ranked with every value, the exact ranks (ties broken as in training's
-        metrics). Returns HIT@20 and MRR@20 per value, as percentages keyed by the value.
+        the bonus are ranked with every value (`metrics.bonus_ranks`), the exact ranks (ties
+        broken as in training's metrics). Returns HIT@20 and MRR@20 per value, as percentages keyed by the value.
         """
         if self.repeat_bonus is None:
             raise ValueError("this model has no repeat bonus to choose (repeat_bonus=0)")
         self.repeat_bonus.bonus.assign(0.0)
-        ranks: dict[float, list[np.ndarray]] = {bonus: [] for bonus in REPEAT_BONUS_GRID}
+        tie_break = None if self._tie_break is None else ops.convert_to_numpy(self._tie_break)
+        parts = []
         for inputs, labels in eval_data.take(steps or -1):
             logits = self.predict_on_batch(inputs)[features.ITEM_LOGITS]
-            own_items = session_items(inputs[features.PREFIX_ROWS], ops.shape(logits)[1])
-            for bonus in REPEAT_BONUS_GRID:
-                scores = logits + bonus * own_items
-                ranks[bonus].append(
-                    ops.convert_to_numpy(target_rank(scores, labels[features.TARGET_ROW], self._tie_break))
+            parts.append(
+                bonus_ranks(
+                    logits, inputs[features.PREFIX_ROWS], labels[features.TARGET_ROW], REPEAT_BONUS_GRID, tie_break
                 )
+            )
         results = {}
-        for bonus, parts in ranks.items():
-            metrics = ranking_metrics(np.concatenate(parts), ks=(TRACKED_K,))
+        for bonus, ranks in zip(REPEAT_BONUS_GRID, np.concatenate(parts, axis=1)):
+            metrics = ranking_metrics(ranks, ks=(TRACKED_K,))
             results[str(bonus)] = {name: round(100 * metrics[rank_metric(name)], 2) for name in ("hit", "mrr")}
         best = max(REPEAT_BONUS_GRID, key=lambda b: (results[str(b)]["hit"], results[str(b)]["mrr"]))
         self.repeat_bonus.bonus.assign(best)
