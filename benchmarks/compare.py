@@ -78,7 +78,7 @@ class Budget:
     run (a smoke run, or a table at a fixed budget of examples).
     """
 
-    epochs: int = ModelConfig.epochs
+    epochs: int
     eval_examples: int | None = None  # validation examples per epoch (None: the whole eval split)
     train_examples: int | None = None
 

@@ -86,19 +86,23 @@ def bonus_ranks(
     target_scores, target_tie_break = logits[batch[:, 0], target][:, None], tie_break[target][:, None]
     target_is_own = ((rows == target[:, None]) & first).any(axis=1)
 
-    def above(scores: np.ndarray, scores_tie_break: np.ndarray, bar: np.ndarray, rows: Any = slice(None)) -> Any:
-        return (scores > bar) | ((scores == bar) & (scores_tie_break > target_tie_break[rows]))
+    def above(scores: np.ndarray, scores_tie_break: np.ndarray, bar: np.ndarray, bar_tie_break: np.ndarray) -> Any:
+        return (scores > bar) | ((scores == bar) & (scores_tie_break > bar_tie_break))
 
-    without_bonus = above(logits, tie_break[None, :], target_scores).sum(axis=1)
+    without_bonus = above(logits, tie_break[None, :], target_scores, target_tie_break).sum(axis=1)
+    # Rows whose target is an own item: the bonus lifts the target too, so the catalog is counted again.
+    moved = np.flatnonzero(target_is_own)
+    moved_logits, moved_tie_break = logits[moved], target_tie_break[moved]
     ranks = []
     for bonus in np.asarray(list(bonuses), "float32"):
         bar = target_scores + bonus * target_is_own[:, None].astype("float32")
         counts = without_bonus.copy()
-        moved = np.flatnonzero(target_is_own) if bonus else np.array([], int)
-        counts[moved] = above(logits[moved], tie_break[None, :], bar[moved], moved).sum(axis=1)
+        if bonus:
+            counts[moved] = above(moved_logits, tie_break[None, :], bar[moved], moved_tie_break).sum(axis=1)
         # The own items, counted above at their scores without the bonus, count at their scores with it.
-        own_change = above(own_scores + bonus, own_tie_break, bar).astype(int) - above(own_scores, own_tie_break, bar)
-        ranks.append(counts + (own_change * first).sum(axis=1))
+        own_with = above(own_scores + bonus, own_tie_break, bar, target_tie_break)
+        own_without = above(own_scores, own_tie_break, bar, target_tie_break)
+        ranks.append(counts + ((own_with.astype(int) - own_without) * first).sum(axis=1))
     return np.stack(ranks)
 
 
