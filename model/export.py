@@ -68,47 +68,9 @@ from model import features
 from model.catalog import Catalog, model_item_features
 from model.config import TrainingSetup
 from model.inputs import PADDING, item_table, prefix_rows
+from model.layers.top_k import TOP_K_BLOCK, top_k_by_blocks
 from model.model import SessionRecommender
 from model.refresh_assets import write_refresh_assets
-
-TOP_K_BLOCK = 128  # items per block of top_k_by_blocks; the exported catalog is padded to a multiple
-
-
-def top_k_by_blocks(
-    scores: tf.Tensor, k: int, block: int = TOP_K_BLOCK, items: int | None = None
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """`tf.math.top_k(scores[:, :items], k)` (values, indices) of `[batch, width]`, exact, in a fraction of its time.
-
-    TopKV2 over a 43k-item catalog costs more than the scoring matmul on CPU. Items are
-    cut into blocks; the k best items lie in the k blocks with the best maxima (an item in
-    a lower block is beaten by those k maxima), so top-K runs over k * block candidates.
-    Columns from `items` on are padding and never returned; scores whose width is not a
-    multiple of `block` are padded here, which copies them: the export pads the catalog
-    instead, so that a request never pays for that copy. Padding ranks below any real
-    score, masked ones (float32.min) included.
-
-    Example:
-        >>> values, indices = top_k_by_blocks(tf.random.normal([2, 1000]), 20)
-    """
-    width = scores.shape[1] if scores.shape[1] is not None else tf.shape(scores)[1]
-    items = width if items is None else items
-    if isinstance(width, int) and width % block == 0:
-        padded = scores
-    else:
-        padded = tf.pad(scores, [[0, 0], [0, -width % block]], constant_values=float("-inf"))
-    batch, blocks = tf.shape(scores)[0], tf.shape(padded)[1] // block
-    k = tf.minimum(k, items)
-    real = tf.reshape(tf.range(blocks * block) < items, [blocks, block])  # padding columns: False
-    padded = tf.reshape(padded, [batch, blocks, block])
-    # Padding lies in the last block only: mask it there, not in the whole score matrix (whose
-    # slices would be copies too: only the small maxima are sliced).
-    last_maximum = tf.reduce_max(tf.where(real[-1], padded[:, -1], float("-inf")), axis=-1, keepdims=True)
-    maxima = tf.concat([tf.reduce_max(padded, axis=-1)[:, :-1], last_maximum], 1)
-    best_blocks = tf.math.top_k(maxima, k=tf.minimum(k, blocks)).indices
-    candidates = tf.where(tf.gather(real, best_blocks), tf.gather(padded, best_blocks, batch_dims=1), float("-inf"))
-    best = tf.math.top_k(tf.reshape(candidates, [batch, -1]), k=k)
-    indices = tf.gather(best_blocks, best.indices // block, batch_dims=1) * block + best.indices % block
-    return best.values, indices
 
 
 def pad_items(matrix: np.ndarray, axis: int, value: Any = 0, block: int = TOP_K_BLOCK) -> np.ndarray:
@@ -298,7 +260,7 @@ class RecommenderModule(tf.Module):
                 excluded = tf.where(excluded_rows >= 0)  # [m, 2]: (session, position) of each catalog item
                 at = tf.stack([excluded[:, 0], tf.gather_nd(tf.cast(excluded_rows, tf.int64), excluded)], axis=1)
                 scores = tf.tensor_scatter_nd_update(scores, at, tf.fill([tf.shape(at)[0]], tf.float32.min))
-            top_scores, top_rows = top_k_by_blocks(scores, self.config.top_k, items=self.num_items)
+            top_scores, top_rows = top_k_by_blocks(scores, self.config.top_k, columns=self.num_items)
         outputs = {TOP_K_IDS: tf.gather(self.item_ids, top_rows), TOP_K_SCORES: top_scores}
         if excluded_rows is not None or candidate_categories:
             left_out = top_scores <= tf.float32.min

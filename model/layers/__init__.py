@@ -7,6 +7,7 @@ from model.layers.item_encoder import ItemEncoder
 from model.layers.neighbours import NeighbourSessions
 from model.layers.pooling import SessionPooling
 from model.layers.session_encoder import SessionEncoder
+from model.layers.top_k import top_k_by_blocks
 from model.layers.transformer import TransformerBlock
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "TransformerBlock",
     "entmax",
     "session_items",
+    "top_k_by_blocks",
 ]

@@ -10,9 +10,10 @@ sessions (`model.neighbours.NeighbourIndex`), so a session's recommendations do 
 depend on what else is in its batch. A training example must not find its own session
 (which holds its target): its `session_keys` leave it out.
 
-The search, a `[batch, sessions]` cosine matmul and a top-k, runs without gradient; the
-chosen sessions' similarities are recomputed from their vectors, which gives the same
-gradient (a top-k passes one only to what it chose) at a fraction of the backward pass.
+The search, a `[batch, sessions]` cosine matmul and a top-k (`top_k_by_blocks`), runs
+without gradient; the chosen sessions' similarities are recomputed from their vectors,
+which gives the same gradient (a top-k passes one only to what it chose) at a fraction of
+the backward pass.
 
 Example:
     >>> layer = NeighbourSessions(neighbours=2)
@@ -30,6 +31,7 @@ import keras
 from keras import ops
 
 from model.layers.sessions import masked_mean, unit_rows
+from model.layers.top_k import TOP_K_BLOCK, top_k_by_blocks
 
 
 @keras.saving.register_keras_serializable(package="session_recommender")
@@ -69,8 +71,12 @@ class NeighbourSessions(keras.layers.Layer):
         index_units = unit_rows(index_vectors)
         excluding = session_keys is not None
         # One more candidate than R where a row's own session may be among them (keys are unique).
-        similarity = ops.matmul(ops.stop_gradient(session), ops.stop_gradient(ops.transpose(index_units)))
-        _, top_sessions = ops.top_k(similarity, self.neighbours + int(excluding))
+        # Zero rows pad the index to whole blocks of the search, which leaves them out: padding
+        # the `[batch, sessions]` similarities instead would copy them.
+        sessions = int(index_units.shape[0])
+        searched = ops.pad(index_units, [[0, -sessions % TOP_K_BLOCK], [0, 0]])
+        similarity = ops.matmul(ops.stop_gradient(session), ops.stop_gradient(ops.transpose(searched)))
+        _, top_sessions = top_k_by_blocks(similarity, self.neighbours + int(excluding), columns=sessions)
         top_similarity = ops.einsum("bw,brw->br", session, ops.take(index_units, top_sessions, axis=0))  # Eq. 17
         if excluding:
             own = ops.take(index_keys, top_sessions, axis=0) == ops.expand_dims(session_keys, 1)

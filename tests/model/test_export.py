@@ -19,6 +19,7 @@ from contract import model_api
 from model import export, features
 from model.catalog import catalog_from_examples
 from model.inputs import item_table, prefix_rows
+from model.layers.top_k import TOP_K_BLOCK, top_k_by_blocks
 from tests.conftest import CANDIDATE_CATEGORIES, NEW_ITEM
 from tests.conftest import pad as _pad
 
@@ -309,22 +310,12 @@ def test_graph_holds_only_tf_and_tensorflow_text_ops(exported):
     assert any("Tokenize" in op for op in ops_used)  # the Transform graph's tokenizer is inside
 
 
-@pytest.mark.parametrize("items, k", [(43_097, 20), (1_000, 20), (300, 5), (7, 20), (128, 3)])
-def test_top_k_by_blocks_is_tf_top_k(items, k):
-    scores = np.random.default_rng(items).normal(size=(3, items)).astype(np.float32)
-    scores[1, ::2] = np.finfo(np.float32).min  # excluded items stay below every real score
-    values, indices = export.top_k_by_blocks(tf.constant(scores), k)
-    expected = tf.math.top_k(scores, k=min(k, items))
-    np.testing.assert_array_equal(values.numpy(), expected.values.numpy())
-    np.testing.assert_array_equal(indices.numpy(), expected.indices.numpy())
-
-
 @pytest.mark.parametrize("items", [43_097, 128, 7])
-def test_top_k_by_blocks_leaves_out_the_exports_padding(items):
+def test_the_exports_padding_is_never_among_the_top_k(items):
     scores = np.random.default_rng(items).normal(size=(3, items)).astype(np.float32) - 10  # all below the padding's 0
     padded = export.pad_items(scores, axis=1)
-    assert padded.shape[1] % export.TOP_K_BLOCK == 0
-    values, indices = export.top_k_by_blocks(tf.constant(padded), 20, items=items)
+    assert padded.shape[1] % TOP_K_BLOCK == 0
+    values, indices = top_k_by_blocks(tf.constant(padded), 20, columns=items)
     expected = tf.math.top_k(scores, k=min(20, items))
     np.testing.assert_array_equal(values.numpy(), expected.values.numpy())
     np.testing.assert_array_equal(indices.numpy(), expected.indices.numpy())

@@ -173,3 +173,28 @@ def test_the_gradient_reaches_only_the_chosen_sessions_and_matches_a_plain_top_k
         gradients.append([out, *tape.gradient(loss, [prefix, index])])
     for ours, theirs in zip(*gradients):
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_the_index_means_are_each_sessions_mean_item_vector_with_its_gradient(ingested_catalog):
+    """The sparse product of the item shares (repeated clicks included) is the gather and mean it replaces."""
+    catalog = ingested_catalog.catalog
+    config = ModelConfig.preset("M2TRec", **SMALL, neighbour_sessions=20, neighbours=3)
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    ids = catalog.item_ids.astype(str)
+    sessions = [[ids[i], ids[i + 1], ids[i], ids[(7 * i) % 40]] for i in range(20)]  # repeats in every session
+    model.set_neighbour_index(NeighbourIndex.from_sessions(sessions, np.arange(20)), catalog.item_ids)
+    row_of = {item: row for row, item in enumerate(ids)}
+    rows, segments, _ = model.neighbour_index.rows(lambda items: np.array([row_of[str(i)] for i in items]))
+    vectors = tf.Variable(np.random.default_rng(0).normal(size=(len(ids), 8)).astype(np.float32))
+    weights = tf.constant(np.random.default_rng(1).normal(size=(20, 8)), tf.float32)
+    results = []
+    for means in (
+        lambda: model.neighbour_index_vectors(vectors),
+        lambda: tf.math.segment_mean(tf.gather(vectors, rows), segments),
+    ):
+        with tf.GradientTape() as tape:
+            out = means()
+            loss = tf.reduce_sum(out * weights)
+        results.append((out.numpy(), tf.convert_to_tensor(tape.gradient(loss, vectors)).numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
