@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from model import features
+from model.layers.sessions import dense_on_rows
 
 
 @keras.saving.register_keras_serializable(package="session_recommender")
@@ -116,7 +117,7 @@ class ItemEncoder(keras.layers.Layer):
             summed = ops.sum(self.title_embedding(tokens) * mask, axis=-2)
             # Mean over the real tokens; an item without a title gets the zero vector.
             parts.append(summed / ops.maximum(ops.sum(mask, axis=-2), 1.0))
-        return self.projection(ops.concatenate(parts, axis=-1))
+        return dense_on_rows(self.projection, ops.concatenate(parts, axis=-1))
 
     def get_config(self) -> dict[str, Any]:
         return {

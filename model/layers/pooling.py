@@ -30,7 +30,7 @@ from keras import ops
 from model.config import POOLINGS as MODES
 from model.config import READOUT_WEIGHTINGS as WEIGHTINGS
 from model.layers.entmax import AdaptiveAlpha, entmax
-from model.layers.sessions import gather_last, masked_mean
+from model.layers.sessions import dense_on_rows, gather_last, masked_mean
 
 LAST_ONLY_MODES = ("last", "core")  # modes that read only the last item's contextual vector
 
@@ -112,8 +112,8 @@ class SessionPooling(keras.layers.Layer):
             return last
         values = x if self.mode == "attention" else items
         keys = values if positions is None else values + positions
-        hidden = ops.sigmoid(self.key_projection(keys) + ops.expand_dims(self.query_projection(last), 1))
-        logits = ops.squeeze(self.score(hidden), -1)
+        hidden = ops.sigmoid(dense_on_rows(self.key_projection, keys) + ops.expand_dims(self.query_projection(last), 1))
+        logits = ops.squeeze(dense_on_rows(self.score, hidden), -1)
         logits = ops.where(mask, logits, ops.full_like(logits, -1e9))
         attention = self._normalize(logits, last)
         summary = ops.sum(values * ops.expand_dims(attention, -1), axis=1)

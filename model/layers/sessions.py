@@ -48,6 +48,19 @@ def masked_mean(x: Any, mask: Any) -> Any:
     return ops.sum(x * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
 
 
+def dense_on_rows(layer: Any, x: Any) -> Any:
+    """`layer(x)` for a layer of the last axis (a Dense), computed on `x`'s rows as one 2-D matmul.
+
+    A Dense over `[batch, length, width]` is a broadcast batch matmul in TensorFlow, whose
+    kernel gradient runs one small matmul per session and sums them: the Transformer's
+    feed-forward net over `[512, 1, 64]` took 9.8 ms forward and backward so, and 1.2 ms over
+    the same `[512, 64]` rows (2-core AVX2 machine). Same weights, same values.
+    """
+    shape = ops.shape(x)
+    y = layer(ops.reshape(x, (-1, shape[-1])))
+    return ops.reshape(y, (*shape[:-1], int(y.shape[-1])))
+
+
 def unit_rows(x: Any) -> Any:
     """Rows scaled to unit L2 norm (zero rows stay zero): cosine similarity as a matmul."""
     return x / ops.maximum(ops.norm(x, axis=-1, keepdims=True), 1e-6)

@@ -19,7 +19,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from model.layers.sessions import gather_last
+from model.layers.sessions import dense_on_rows, gather_last
 
 
 @keras.saving.register_keras_serializable(package="session_recommender")
@@ -86,7 +86,7 @@ class TransformerBlock(keras.layers.Layer):
             attention_mask = ops.logical_and(attention_mask, ops.expand_dims(steps[:, None] >= steps[None, :], 0))
         attended = self.attention(query, x, attention_mask=attention_mask, training=training)
         query = self.attention_norm(query + self.attention_dropout(attended, training=training))
-        hidden = self.ff_out(self.ff_in(query))
+        hidden = dense_on_rows(self.ff_out, dense_on_rows(self.ff_in, query))
         return self.ff_norm(query + self.ff_dropout(hidden, training=training))
 
     def compute_mask(self, *args: Any, **kwargs: Any) -> None:

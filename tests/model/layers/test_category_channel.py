@@ -72,3 +72,39 @@ def test_the_channel_is_a_gru_over_the_concatenation_of_fused_category_position_
     np.testing.assert_allclose(ops.convert_to_numpy(channel(CATEGORIES, MASK, EDGES)), want, atol=1e-5)
     table = channel.embedding_table(EDGES)  # what a server computes once
     np.testing.assert_allclose(ops.convert_to_numpy(channel(CATEGORIES, MASK, table=table)), want, atol=1e-5)
+
+
+def _segment_graph_attention(layer, embeddings, edges):
+    """Eq. 3-6 in differentiable ops, the plain way: a gather per edge end, a segment softmax, a segment sum."""
+    sources, targets, weights = edges
+    count = int(embeddings.shape[0])
+    sources = ops.concatenate([sources, ops.arange(count, dtype=sources.dtype)])
+    targets = ops.concatenate([targets, ops.arange(count, dtype=targets.dtype)])
+    weights = ops.concatenate([ops.cast(weights, "float32"), ops.zeros((count,))])
+    pair = ops.concatenate([ops.take(embeddings, targets, axis=0), ops.take(embeddings, sources, axis=0)], axis=1)
+    pair = ops.concatenate([pair, weights[:, None]], axis=1)
+    logits = layer.score(ops.leaky_relu(layer.score_hidden(pair), 0.2))[:, 0]
+    exp = ops.exp(logits - ops.take(ops.segment_max(logits, targets, num_segments=count), targets, axis=0))
+    attention = exp / ops.take(ops.segment_sum(exp, targets, num_segments=count), targets, axis=0)
+    messages = ops.take(layer.message(embeddings), sources, axis=0) * attention[:, None]
+    attended = ops.segment_sum(messages, targets, num_segments=count)
+    beta = ops.sigmoid(layer.gate(ops.concatenate([embeddings, attended], axis=1)))
+    return beta * embeddings + (1 - beta) * attended
+
+
+def test_the_graph_attention_trains_as_the_plain_one():
+    """Same gradients for the embeddings and every weight: its shortcuts (a sparse product, no gradient
+    through the softmax's shift) change how they are computed, not what."""
+    import tensorflow as tf
+
+    layer = CategoryChannel(categories=5, width=WIDTH, graph=True).attention
+    layer.build((5, WIDTH))
+    embeddings = tf.Variable(RNG.normal(size=(5, WIDTH)).astype(np.float32))
+    gradients = []
+    for attend in (layer, lambda e, edges: _segment_graph_attention(layer, e, edges)):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.sin(attend(embeddings, EDGES)))
+        gradients.append(tape.gradient(loss, [embeddings, *layer.trainable_weights]))
+    assert len(gradients[0]) == 1 + len(layer.trainable_weights) == 7
+    for ours, plain in zip(*gradients):
+        np.testing.assert_allclose(ops.convert_to_numpy(ours), ops.convert_to_numpy(plain), atol=1e-5)

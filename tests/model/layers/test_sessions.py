@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 from keras import ops
 
-from model.layers.sessions import gather_last, masked_mean, steps_from_last, unit_rows
+from model.layers.sessions import dense_on_rows, gather_last, masked_mean, steps_from_last, unit_rows
 
 MASK = np.array([[True, True, True, True], [True, True, False, False], [False, False, False, False]])
 
@@ -28,3 +29,12 @@ def test_padding_changes_neither_the_mean_nor_the_last_item():
 def test_unit_rows_have_norm_one_and_zero_rows_stay_zero():
     rows = ops.convert_to_numpy(unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]], np.float32)))
     np.testing.assert_allclose(rows, [[0.6, 0.8], [0.0, 0.0]], atol=1e-7)
+
+
+def test_a_dense_on_rows_is_the_dense_whatever_the_rank():
+    dense = keras.layers.Dense(3)
+    for shape in ((5, 4), (2, 5, 4), (2, 1, 4)):
+        x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(dense_on_rows(dense, x)), ops.convert_to_numpy(dense(x)), atol=1e-6
+        )
