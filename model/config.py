@@ -178,7 +178,7 @@ class ModelConfig:
     # batch pads to its own sessions' length, not to the longest of 512 random ones: 1.8x a
     # Diginetica step, 1.6x a Beauty epoch, at equal validation (README).
     length_grouped_batches: bool = True
-    # Six passes: Diginetica's M2TRec_hybrid scored 55.09 / 19.55 in 20 minutes on a 2-core
+    # Six passes: Diginetica's M2TRec_hybrid scored 55.09 / 19.54 in 16 minutes on a 2-core
     # AVX2 machine; ten passes bought 0.1 point of MRR@20 (README, issue 13). Early stopping may end sooner.
     epochs: int = 6
     learning_rate: float = 1e-3
