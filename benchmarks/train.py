@@ -236,7 +236,8 @@ def fit_and_evaluate(
         "train_examples_per_s": round(per_epoch * epochs / train_s),
         "train_wall_s": round(train_s),
         "eval_wall_s": round(time.time() - start),
-        "parameters": int(model.count_params()),
+        # Trainable weights: not state such as A2D-MTL's neighbour bank or the repeat bonus.
+        "parameters": sum(int(np.prod(weight.shape)) for weight in model.trainable_weights),
         "peak_rss_mb": round(peak_rss_mb()),
         "precision": precision,  # what config.precision resolved to on this machine
         "config": dataclasses.asdict(config),

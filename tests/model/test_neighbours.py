@@ -198,3 +198,38 @@ def test_the_index_means_are_each_sessions_mean_item_vector_with_its_gradient(in
         results.append((out.numpy(), tf.convert_to_tensor(tape.gradient(loss, vectors)).numpy()))
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_training_reads_the_bank_refreshed_every_n_steps_and_no_gradient_through_it(ingested_catalog):
+    """Training's neighbours come from the bank: exact right after a refresh, stale until the next,
+    refreshed every `neighbour_refresh_steps` steps; the index passes no gradient to the item encoder."""
+    catalog = ingested_catalog.catalog
+    config, model = _model(
+        ingested_catalog, use_item_id=True, neighbour_sessions=25, neighbours=3, neighbour_refresh_steps=3, dropout=0.0
+    )
+    ids = catalog.item_ids.astype(str)
+    sessions = [[ids[i], ids[i + 1], ids[(7 * i) % 40]] for i in range(20)]
+    model.set_neighbour_index(NeighbourIndex.from_sessions(sessions, np.arange(20)), catalog.item_ids)
+    rows = np.full((2, config.max_prefix_length), -1, np.int32)
+    rows[:, :2] = [[40, 41], [42, 43]]  # items of no indexed session
+    inputs = {features.PREFIX_ROWS: rows, features.SESSION_KEY: np.array([98, 99], np.int64)}
+
+    def session(training):
+        return ops.convert_to_numpy(model(inputs, training=training)[features.SESSION_VECTOR])
+
+    np.testing.assert_allclose(session(True), session(False), atol=1e-5)  # step 0 refreshes
+    embeddings = model.item_encoder.attribute_embeddings[features.ITEM_ID_INDEX].embeddings
+    embeddings.assign(embeddings + 0.5 * np.random.default_rng(0).normal(size=embeddings.shape))
+    assert not np.allclose(session(True), session(False), atol=1e-4)  # step 1 reads the stale bank
+    session(True)  # step 2
+    np.testing.assert_allclose(session(True), session(False), atol=1e-5)  # step 3 refreshes
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(model.neighbour_bank)[:20],
+        ops.convert_to_numpy(model.neighbour_index_vectors()),
+        atol=1e-5,
+    )
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(inputs, training=True)[features.SESSION_VECTOR])
+    gradient = tf.convert_to_tensor(tape.gradient(loss, embeddings.value)).numpy()
+    touched = np.flatnonzero(np.abs(gradient).sum(axis=1))
+    assert set(touched) == set(catalog.features[features.ITEM_ID_INDEX][[40, 41, 42, 43]].tolist())
