@@ -13,7 +13,9 @@ depend on what else is in its batch. A training example must not find its own se
 The search, a `[batch, sessions]` cosine matmul and a top-k (`top_k_by_blocks`), runs
 without gradient; the chosen sessions' similarities are recomputed from their vectors,
 which gives the same gradient (a top-k passes one only to what it chose) at a fraction of
-the backward pass.
+the backward pass. In training, the index vectors come from the model's bank, refreshed
+without gradient every few dozen steps (`SessionRecommender._neighbour_bank`), so the
+gradient reaches the item encoder through the session's own items only.
 
 Example:
     >>> layer = NeighbourSessions(neighbours=2)
