@@ -143,8 +143,9 @@ class ModelConfig:
     neighbour_sessions: int = 0
     neighbours: int = 10
     # Training reads the index sessions' mean vectors from a bank without gradient, refreshed
-    # from the item encoder every this many steps, instead of encoding the whole catalog
-    # forward and backward at every step: A2D-MTL's step 159 -> ~110 ms (README).
+    # from the item encoder every this many steps (4% of a Diginetica epoch), instead of
+    # encoding the whole catalog forward and backward at every step: A2D-MTL's step 162 ->
+    # 108 ms on Diginetica (README).
     neighbour_refresh_steps: int = 50
     # A2D-MTL's category channel: a GRU reads the session's leaf categories and adds its
     # vector to the session's (layers.CategoryChannel); with `category_graph`, each category's

@@ -250,8 +250,9 @@ class SessionRecommender(keras.Model):
         the item encoder at every `neighbour_refresh_steps`-th training step; None without an index.
 
         Exact index vectors would encode the whole catalog forward and backward at every step
-        and pass their gradient through the sparse means: 159 -> 109 ms a Diginetica step of
-        A2D-MTL (2-core AVX2). Evaluation and the export compute them exactly.
+        and pass their gradient through the sparse means: a Diginetica step of A2D-MTL took
+        162 ms with them and 108 ms with the bank (2-core AVX2, benchmarks/results/
+        train_throughput_a2d.json). Evaluation and the export compute them exactly.
         """
         if self.neighbour_bank is None or self._neighbour_rows is None:
             return None
