@@ -92,6 +92,8 @@ def test_a_training_example_does_not_read_its_own_session(ingested_catalog):
 def test_neighbour_knobs_are_validated():
     with pytest.raises(ValueError, match="more than"):
         ModelConfig.preset("M2TRec", neighbour_sessions=5, neighbours=5)
+    with pytest.raises(ValueError, match="neighbour_refresh_steps >= 1"):
+        ModelConfig.preset("M2TRec", neighbour_sessions=20, neighbour_refresh_steps=0)
     model_config = ModelConfig.preset("M2TRec")
     assert model_config.neighbour_sessions == 0
 
@@ -135,6 +137,9 @@ def test_an_index_is_refused_where_it_cannot_serve(ingested_catalog):
     unknown = [["not-in-the-catalog"]] * 5  # dropped: they leave 3 sessions, not more than 3 neighbours
     with pytest.raises(ValueError, match="3 sessions with items in this catalog; it needs more than neighbours=3"):
         model.set_neighbour_index(NeighbourIndex.from_sessions(known + unknown, np.arange(8)), catalog.item_ids)
+    too_many = [[ids[i]] for i in range(21)]  # the bank holds neighbour_sessions=20
+    with pytest.raises(ValueError, match="21 sessions, more than neighbour_sessions=20"):
+        model.set_neighbour_index(NeighbourIndex.from_sessions(too_many, np.arange(21)), catalog.item_ids)
     model.set_neighbour_index(NeighbourIndex.from_sessions([*known, [ids[3]]], np.arange(4)), catalog.item_ids)
     with pytest.raises(ValueError, match="needs the catalog's item_ids"):
         model.set_catalog(catalog.features)  # the index's sessions are found again by id
