@@ -245,9 +245,10 @@ class SessionRecommender(keras.Model):
         sums = ops.segment_sum(vectors, index["segments"], num_segments=int(ops.shape(index["keys"])[0]))
         return sums / ops.cast(index["lengths"], sums.dtype)
 
-    def _neighbour_bank(self) -> Any | None:
+    def _neighbour_bank(self, catalog_vectors: Any | None = None) -> Any | None:
         """Training's `[sessions, width]` index vectors: the bank, without gradient, refreshed from
-        the item encoder at every `neighbour_refresh_steps`-th training step; None without an index.
+        the item encoder (`catalog_vectors`, where the step encoded the catalog anyway) at every
+        `neighbour_refresh_steps`-th training step; None without an index.
 
         Exact index vectors would encode the whole catalog forward and backward at every step
         and pass their gradient through the sparse means: a Diginetica step of A2D-MTL took
@@ -260,7 +261,8 @@ class SessionRecommender(keras.Model):
         padding = self.model_config.neighbour_sessions - sessions
 
         def refreshed() -> Any:
-            vectors = ops.cast(self.neighbour_index_vectors(self.encode_items()), "float32")
+            encoded = self.encode_items() if catalog_vectors is None else catalog_vectors
+            vectors = ops.cast(self.neighbour_index_vectors(encoded), "float32")
             return ops.pad(vectors, [[0, padding], [0, 0]])
 
         age = self.neighbour_bank_age
@@ -394,7 +396,10 @@ class SessionRecommender(keras.Model):
             prefix_vectors = ops.take(catalog_vectors, safe_rows, axis=0)
         else:
             prefix_vectors = self._encode_rows(safe_rows)
-        index_vectors = self._neighbour_bank() if training else self.neighbour_index_vectors(catalog_vectors)
+        if training:
+            index_vectors = self._neighbour_bank(catalog_vectors)
+        else:
+            index_vectors = self.neighbour_index_vectors(catalog_vectors)
         # A training example's own session key: its indexed session is not a neighbour.
         session_keys = inputs.get(features.SESSION_KEY) if index_vectors is not None else None
         prefix_categories = None
