@@ -20,6 +20,9 @@ a set of ModelConfig overrides:
   the category graph, adaptive entmax readout, neighbour sessions from the training
   index), what the A2D-MTL row costs over the hybrid; `a2d_channel`, `a2d_entmax` and
   `a2d_neighbours` add one of them each, to say where that cost goes.
+- `default_batch_1024`, `default_batch_2048`, `a2d_batch_1024`, `a2d_batch_2048`: `default`
+  and `a2d` with larger batches (examples/s only; what they do to accuracy at equal epochs
+  is a training run's question, README).
 
 Timing excludes input preparation: batches of real training prefixes are read once and
 fed from memory (the tf.data pipeline's own rate is reported beside, to show that it keeps
@@ -95,6 +98,12 @@ PATHS = {
     "a2d_channel": {k: A2D_OPTIONS[k] for k in ("category_channel", "category_graph")},
     "a2d_entmax": {k: A2D_OPTIONS[k] for k in ("readout_weighting",)},
     "a2d_neighbours": {k: A2D_OPTIONS[k] for k in ("neighbour_sessions", "neighbours")},
+    # Larger batches: per-step costs that do not grow with the batch (the category graph,
+    # the optimizer over whole tables, the executor) are shared by more examples.
+    "default_batch_1024": {"batch_size": 1024},
+    "default_batch_2048": {"batch_size": 2048},
+    "a2d_batch_1024": {**A2D_OPTIONS, "batch_size": 1024},
+    "a2d_batch_2048": {**A2D_OPTIONS, "batch_size": 2048},
 }
 SCORING_BATCH = 512
 
@@ -119,16 +128,22 @@ def read_batches(train_files: str, catalog: Any, config: ModelConfig, count: int
     return [window[(2 * i + 1) * len(window) // (2 * count)] for i in range(count)]
 
 
-def input_pipeline_rate(train_files: str, catalog: Any, batches: int = 200) -> float:
+def input_pipeline_rate(train_files: str, catalog: Any) -> float:
     """Examples/s of the default path's tf.data pipeline alone (read, group by length, parse, look
-    up, pad), after its cache is warm."""
+    up, pad) over a whole epoch, after a first epoch has filled its cache.
+
+    A whole epoch, not its first batches: an epoch's first batch waits for the 200,000-example
+    shuffle buffer, and a cache read only in part is dropped and read from the files again.
+    Timed over its first 200 batches (before stop 37), the pipeline read 11,845 examples/s;
+    over whole epochs, 278,000-293,000 (the AVX512 machine, stop 37).
+    """
     from model.trainer import training_batches
 
     data = training_batches(train_files, catalog.item_ids, ModelConfig())
-    for _ in data.take(batches):  # fills the cache
+    for _ in data:  # fills the cache
         pass
     start = time.perf_counter()
-    examples = sum(int(x[features.PREFIX_ROWS].shape[0]) for x, _ in data.take(batches))
+    examples = sum(int(x[features.PREFIX_ROWS].shape[0]) for x, _ in data)
     return examples / (time.perf_counter() - start)
 
 
