@@ -485,14 +485,21 @@ class SessionRecommender(keras.Model):
         valid = ops.concatenate([ops.ones_like(positive, "bool"), ops.logical_not(accidental)], axis=1)
         return self._cross_entropy(logits, ops.zeros((batch,), "int32"), valid)
 
-    def _cross_entropy(self, logits: Any, target: Any, valid: Any | None = None) -> Any:
+    def _cross_entropy(self, logits: Any, target: Any, valid: Any | None = None, training: bool = True) -> Any:
         """Sparse softmax cross-entropy per example, with `label_smoothing` spread over the `valid` columns.
 
         `valid` (bool, like `logits`; default all) leaves out masked columns, whose -1e9
-        logits would otherwise dominate the smoothing term's mean.
+        logits would otherwise dominate the smoothing term's mean. In training, TF's fused
+        kernel, which computes the gradient with the loss in one pass; in evaluation, where no
+        gradient is taken, logsumexp minus the target's logit: 39 ms against 96 for
+        `[512, 43097]` on the AVX512 machine, which was half of a Diginetica validation step.
         """
-        loss = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
         smoothing = self.model_config.label_smoothing
+        logsumexp = ops.logsumexp(logits, axis=-1) if smoothing or not training else None
+        if training:
+            loss = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
+        else:
+            loss = logsumexp - ops.squeeze(ops.take_along_axis(logits, ops.expand_dims(target, 1), axis=1), 1)
         if smoothing:
             # (1 - e) * CE(target) + e * mean over columns of -log p: the second term is
             # logsumexp - mean(logits), so no one-hot matrix is built.
@@ -501,14 +508,14 @@ class SessionRecommender(keras.Model):
             else:
                 weight = ops.cast(valid, logits.dtype)
                 mean = ops.sum(logits * weight, axis=-1) / ops.sum(weight, axis=-1)
-            loss = (1.0 - smoothing) * loss + smoothing * (ops.logsumexp(logits, axis=-1) - mean)
+            loss = (1.0 - smoothing) * loss + smoothing * (logsumexp - mean)
         return loss
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Item loss + weighted category and item-id losses (M2TRec Eq. 7)."""
         target = y[features.TARGET_ROW]
         if features.ITEM_LOGITS in y_pred:
-            item_loss = self._cross_entropy(y_pred[features.ITEM_LOGITS], ops.cast(target, "int32"))
+            item_loss = self._cross_entropy(y_pred[features.ITEM_LOGITS], ops.cast(target, "int32"), training=training)
         elif CATALOG_VECTORS in y_pred:
             item_loss = self._full_item_loss(y_pred[features.SESSION_VECTOR], target, y_pred[CATALOG_VECTORS])
         else:

@@ -137,6 +137,21 @@ def test_a_hybrid_trained_with_id_dropout_ranks_an_item_added_after_training(ing
 
 
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_evaluation_cross_entropy_equals_the_fused_one_of_training(ingested, ingested_catalog, label_smoothing):
+    """Validation computes the loss without TF's fused kernel (which also builds the gradient): same values."""
+    catalog = ingested_catalog.catalog
+    config = ModelConfig.preset("M2TRec_hybrid", **SMALL, label_smoothing=label_smoothing)
+    model = build_model(config, catalog.vocab_sizes, catalog.category_levels, catalog.features)
+    inputs, labels = next(iter(session_dataset(ingested.split_files["eval"], catalog.item_ids, 50, 256, shuffle=False)))
+    logits, target = model(inputs)[features.ITEM_LOGITS], labels[features.TARGET_ROW]
+    fused, forward_only = (
+        ops.convert_to_numpy(model._cross_entropy(logits, target, training=training)) for training in (True, False)
+    )
+    np.testing.assert_allclose(forward_only, fused, rtol=1e-5, atol=1e-5)
+    assert fused.shape == (int(target.shape[0]),)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 def test_sampled_softmax_estimates_the_full_softmax(ingested, ingested_catalog, label_smoothing):
     """The log-Q corrected sampled loss is close to the full one; a catalog no larger than the sample gets the full one.
 
