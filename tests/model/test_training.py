@@ -91,6 +91,28 @@ def test_train_keeps_the_best_epoch_and_writes_the_run(weight_average, ingested,
     assert os.listdir(tmp_path / "tensorboard")
 
 
+def test_every_validation_reads_the_same_eval_batches(ingested, ingested_catalog, tmp_path):
+    """Early stopping compares epochs, so each must be scored on the same examples: with a
+    learning rate of ~0 the weights do not move, and neither may the validation loss."""
+    catalog = ingested_catalog.catalog
+    config = ModelConfig.preset("M2TRec", **{**SMALL, "learning_rate": 1e-9}, epochs=3, plateau_decay=1.0)
+    eval_batches = session_dataset(
+        ingested.split_files["eval"], catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=False
+    )
+    assert int(eval_batches.cardinality()) >= 3  # so a validation that read on would see other examples
+    _, history = train(
+        config,
+        catalog,
+        ingested.split_files["train"],
+        ingested.split_files["eval"],
+        str(tmp_path),
+        train_steps=3,
+        eval_steps=1,
+        verbose=0,
+    )
+    assert history["val_loss"] == pytest.approx([history["val_loss"][0]] * 3, rel=1e-5)
+
+
 def test_baseline_presets_and_encoder_options_are_validated():
     gru, sasrec = ModelConfig.preset("GRU4Rec"), ModelConfig.preset("SASRec")
     assert (gru.session_encoder, gru.pooling, gru.use_item_id, gru.use_title) == ("gru", "last", True, False)
