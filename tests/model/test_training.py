@@ -58,19 +58,18 @@ def test_session_dataset_maps_ids_to_catalog_rows(ingested, ingested_catalog):
     assert (labels[features.TARGET_ROW].numpy() >= 0).all() and (rows[:, 0] >= 0).all()
 
 
+def _train_on(ingested, catalog, config, run_dir, **steps):
+    """`train` on the embedded data's train and eval splits, quietly."""
+    return train(
+        config, catalog, ingested.split_files["train"], ingested.split_files["eval"], str(run_dir), verbose=0, **steps
+    )
+
+
 @pytest.mark.parametrize("weight_average", [0.0, 0.9])
 def test_train_keeps_the_best_epoch_and_writes_the_run(weight_average, ingested, ingested_catalog, tmp_path):
     catalog = ingested_catalog.catalog
     config = ModelConfig.preset("M2TRec", **SMALL, epochs=2, weight_average=weight_average)
-    model, history = train(
-        config,
-        catalog,
-        ingested.split_files["train"],
-        ingested.split_files["eval"],
-        str(tmp_path),
-        train_steps=60,
-        verbose=0,
-    )
+    model, history = _train_on(ingested, catalog, config, tmp_path, train_steps=60)
     assert len(history["val_hit@20"]) == 2 and 0 < max(history["val_hit@20"]) <= 1
     # The weights kept are the ones validation scored (the averaged ones, with weight averaging).
     eval_data = session_dataset(
@@ -100,16 +99,7 @@ def test_every_validation_reads_the_same_eval_batches(ingested, ingested_catalog
         ingested.split_files["eval"], catalog.item_ids, config.max_prefix_length, config.batch_size, shuffle=False
     )
     assert int(eval_batches.cardinality()) >= 3  # so a validation that read on would see other examples
-    _, history = train(
-        config,
-        catalog,
-        ingested.split_files["train"],
-        ingested.split_files["eval"],
-        str(tmp_path),
-        train_steps=3,
-        eval_steps=1,
-        verbose=0,
-    )
+    _, history = _train_on(ingested, catalog, config, tmp_path, train_steps=3, eval_steps=1)
     assert history["val_loss"] == pytest.approx([history["val_loss"][0]] * 3, rel=1e-5)
 
 
