@@ -142,6 +142,60 @@ class StopOnDivergence(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StopOnPlateau(keras.callbacks.Callback):
+    """Stops after `patience` plateau epochs in a row, and keeps the best epoch's weights.
+
+    A plateau is an epoch whose score gains at most `min_delta` on the last epoch that gained
+    more, as ReduceLROnPlateau judges with the same `min_delta`, so the learning rate is cut
+    and training stops on the same epochs. The threshold only decides when to stop: the
+    weights kept are the highest-scoring epoch's (those ModelCheckpoint saves), where Keras'
+    EarlyStopping would restore the last epoch that gained `min_delta`.
+
+    Args:
+        monitor: the validation metric to maximize, a key of the epoch's logs.
+        min_delta: the largest gain that is still a plateau.
+        patience: plateau epochs in a row that stop training.
+        min_epochs: training does not stop before this many epochs.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> stop = StopOnPlateau("val_hit@20", min_delta=0.001, patience=1)
+        >>> stop.set_model(model)
+        >>> stop.on_train_begin()
+        >>> for epoch, score in enumerate([0.50, 0.52, 0.5205]):
+        ...     stop.on_epoch_end(epoch, {"val_hit@20": score})
+        >>> model.stop_training, stop.best_epoch
+        (True, 2)
+    """
+
+    def __init__(self, monitor: str, min_delta: float, patience: int, min_epochs: int = 1) -> None:
+        super().__init__()
+        self.monitor, self.min_delta, self.patience, self.min_epochs = monitor, min_delta, patience, min_epochs
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.reference, self.plateaus = -math.inf, 0  # the last score that gained more than min_delta
+        self.best, self.best_epoch = -math.inf, 0
+        self.best_weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise KeyError(f"early stopping watches {self.monitor!r}, which the epoch did not log: {sorted(logs)}")
+        current = float(logs[self.monitor])
+        if current > self.best:
+            self.best, self.best_epoch, self.best_weights = current, epoch, self.model.get_weights()
+        if current > self.reference + self.min_delta:
+            self.reference, self.plateaus = current, 0
+        else:
+            self.plateaus += 1
+        if self.plateaus >= self.patience and epoch + 1 >= self.min_epochs:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
 class Warmup(keras.callbacks.Callback):
     """Raises the learning rate linearly from 0 to its set value over the first `steps` batches."""
 
@@ -217,9 +271,7 @@ def train(
     if config.weight_average:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks += [
-        keras.callbacks.EarlyStopping(
-            monitor, mode="max", patience=config.early_stopping_patience, restore_best_weights=True
-        ),
+        StopOnPlateau(monitor, config.plateau_min_delta, config.early_stopping_patience, config.min_epochs),
         keras.callbacks.ModelCheckpoint(
             os.path.join(run_dir, "checkpoints", "best.weights.h5"),
             monitor=monitor,
@@ -232,7 +284,12 @@ def train(
     if config.plateau_decay < 1.0:
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor, factor=config.plateau_decay, patience=1, mode="max", min_delta=1e-4, verbose=0
+                monitor,
+                factor=config.plateau_decay,
+                patience=1,
+                mode="max",
+                min_delta=config.plateau_min_delta,
+                verbose=0,
             )
         )
     if config.warmup_steps:

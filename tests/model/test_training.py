@@ -103,6 +103,45 @@ def test_every_validation_reads_the_same_eval_batches(ingested, ingested_catalog
     assert history["val_loss"] == pytest.approx([history["val_loss"][0]] * 3, rel=1e-5)
 
 
+@pytest.mark.parametrize(
+    "patience, min_epochs, epochs_run, best_epoch",
+    [(2, 1, 4, 3), (1, 1, 3, 2), (1, 5, 5, 3)],
+)
+def test_a_plateau_stops_training_yet_the_best_epoch_is_kept(patience, min_epochs, epochs_run, best_epoch):
+    """Epochs 2-4 gain under 0.1 point on epoch 1's 52%: plateaus. The weights kept are the best
+    epoch's, though it beat epoch 1 by less than min_delta (Keras' EarlyStopping would keep epoch 1's)."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    stop = trainer.StopOnPlateau("val_hit@20", min_delta=0.001, patience=patience, min_epochs=min_epochs)
+    stop.set_model(model)
+    stop.on_train_begin()
+    ran = 0
+    for epoch, score in enumerate([0.50, 0.52, 0.5205, 0.5208, 0.5201, 0.60]):
+        model.layers[0].bias.assign([float(epoch)])  # marks whose weights these are
+        stop.on_epoch_end(epoch, {"val_hit@20": score})
+        ran += 1
+        if getattr(model, "stop_training", False):  # set by the callback (or by fit)
+            break
+    stop.on_train_end()
+    assert (ran, float(ops.convert_to_numpy(model.layers[0].bias)[0])) == (epochs_run, best_epoch)
+    with pytest.raises(KeyError, match="val_hit@20"):
+        stop.on_epoch_end(ran, {"val_loss": 1.0})
+
+
+def test_train_cuts_the_learning_rate_and_stops_on_the_same_plateaus(ingested, ingested_catalog, tmp_path):
+    catalog = ingested_catalog.catalog
+    # No epoch can gain a whole 100 points: every epoch after the first is a plateau.
+    config = ModelConfig.preset(
+        "M2TRec", **SMALL, epochs=5, plateau_min_delta=1.0, plateau_decay=0.5, early_stopping_patience=1, min_epochs=3
+    )
+    model, history = _train_on(ingested, catalog, config, tmp_path, train_steps=10)
+    # Each epoch's rate: cut after each plateau; stopped at the first plateau past `min_epochs`.
+    assert [rate / config.learning_rate for rate in history["learning_rate"]] == pytest.approx([1.0, 1.0, 0.5])
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(config.learning_rate / 4)
+    for bad in (dict(plateau_min_delta=-0.001), dict(min_epochs=0)):
+        with pytest.raises(ValueError, match="plateau_min_delta"):
+            ModelConfig(**bad)
+
+
 def test_baseline_presets_and_encoder_options_are_validated():
     gru, sasrec = ModelConfig.preset("GRU4Rec"), ModelConfig.preset("SASRec")
     assert (gru.session_encoder, gru.pooling, gru.use_item_id, gru.use_title) == ("gru", "last", True, False)
