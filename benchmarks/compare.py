@@ -221,7 +221,7 @@ def markdown_table(result: Comparison) -> str:
 def _budget_text(budget: Mapping[str, Any]) -> str:
     if budget.get("train_examples"):
         return f"{budget['train_examples']:,} training examples over {budget['epochs']} validations"
-    return f"{budget['epochs']} full epochs"
+    return f"at most {budget['epochs']} full epochs, early stopping"
 
 
 def write_outputs(result: Comparison, results_dir: str) -> None:

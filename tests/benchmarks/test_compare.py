@@ -101,5 +101,5 @@ def test_budget_table_and_child_command_line():
     table = markdown_table(Comparison("diginetica", [row, old], budget={"epochs": 3}))
     assert table.endswith(
         "- SASRec: an earlier run (300,000 training examples over 2 validations, with the settings "
-        "of its time), not re-run at today's budget (3 full epochs) yet."
+        "of its time), not re-run at today's budget (at most 3 full epochs, early stopping) yet."
     )
