@@ -143,34 +143,39 @@ class StopOnDivergence(keras.callbacks.Callback):
 
 
 class StopOnPlateau(keras.callbacks.Callback):
-    """Stops after `patience` plateau epochs in a row, and keeps the best epoch's weights.
+    """Cuts the learning rate on each plateau epoch, stops after `patience` in a row, and keeps
+    the best epoch's weights.
 
     A plateau is an epoch whose score gains at most `min_delta` on the last epoch that gained
-    more, as ReduceLROnPlateau judges with the same `min_delta`, so the learning rate is cut
-    and training stops on the same epochs. The threshold only decides when to stop: the
-    weights kept are the highest-scoring epoch's (those ModelCheckpoint saves), where Keras'
-    EarlyStopping would restore the last epoch that gained `min_delta`.
+    more. One callback judges both the cut and the stop, so the two can never disagree on which
+    epochs were plateaus. The threshold only decides when to cut and stop: the weights kept are
+    the highest-scoring epoch's (those ModelCheckpoint saves), where Keras' EarlyStopping would
+    restore the last epoch that gained `min_delta`. Each epoch's logs get the `learning_rate` it
+    trained at, so the history shows every cut.
 
     Args:
         monitor: the validation metric to maximize, a key of the epoch's logs.
         min_delta: the largest gain that is still a plateau.
         patience: plateau epochs in a row that stop training.
         min_epochs: training does not stop before this many epochs.
+        decay: each plateau multiplies the optimizer's learning rate by this; 1.0 keeps it.
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-        >>> stop = StopOnPlateau("val_hit@20", min_delta=0.001, patience=1)
+        >>> model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+        >>> stop = StopOnPlateau("val_hit@20", min_delta=0.001, patience=1, decay=0.5)
         >>> stop.set_model(model)
         >>> stop.on_train_begin()
         >>> for epoch, score in enumerate([0.50, 0.52, 0.5205]):
         ...     stop.on_epoch_end(epoch, {"val_hit@20": score})
-        >>> model.stop_training, stop.best_epoch
-        (True, 2)
+        >>> model.stop_training, stop.best_epoch, round(float(model.optimizer.learning_rate), 4)
+        (True, 2, 0.05)
     """
 
-    def __init__(self, monitor: str, min_delta: float, patience: int, min_epochs: int = 1) -> None:
+    def __init__(self, monitor: str, min_delta: float, patience: int, min_epochs: int = 1, decay: float = 1.0) -> None:
         super().__init__()
         self.monitor, self.min_delta, self.patience, self.min_epochs = monitor, min_delta, patience, min_epochs
+        self.decay = decay
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.reference, self.plateaus = -math.inf, 0  # the last score that gained more than min_delta
@@ -178,16 +183,19 @@ class StopOnPlateau(keras.callbacks.Callback):
         self.best_weights: list[np.ndarray] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
+        logs = logs if logs is not None else {}
         if self.monitor not in logs:
             raise KeyError(f"early stopping watches {self.monitor!r}, which the epoch did not log: {sorted(logs)}")
         current = float(logs[self.monitor])
+        rate = self.model.optimizer.learning_rate
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))  # History reads logs after us
         if current > self.best:
             self.best, self.best_epoch, self.best_weights = current, epoch, self.model.get_weights()
         if current > self.reference + self.min_delta:
             self.reference, self.plateaus = current, 0
         else:
             self.plateaus += 1
+            rate.assign(logs["learning_rate"] * self.decay)
         if self.plateaus >= self.patience and epoch + 1 >= self.min_epochs:
             self.model.stop_training = True
 
@@ -271,7 +279,13 @@ def train(
     if config.weight_average:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks += [
-        StopOnPlateau(monitor, config.plateau_min_delta, config.early_stopping_patience, config.min_epochs),
+        StopOnPlateau(
+            monitor,
+            config.plateau_min_delta,
+            config.early_stopping_patience,
+            config.min_epochs,
+            config.plateau_decay,
+        ),
         keras.callbacks.ModelCheckpoint(
             os.path.join(run_dir, "checkpoints", "best.weights.h5"),
             monitor=monitor,
@@ -281,17 +295,6 @@ def train(
         ),
         keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")),
     ]
-    if config.plateau_decay < 1.0:
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor,
-                factor=config.plateau_decay,
-                patience=1,
-                mode="max",
-                min_delta=config.plateau_min_delta,
-                verbose=0,
-            )
-        )
     if config.warmup_steps:
         callbacks.append(Warmup(config.warmup_steps))
     start = time.time()

@@ -109,9 +109,11 @@ def test_every_validation_reads_the_same_eval_batches(ingested, ingested_catalog
 )
 def test_a_plateau_stops_training_yet_the_best_epoch_is_kept(patience, min_epochs, epochs_run, best_epoch):
     """Epochs 2-4 gain under 0.1 point on epoch 1's 52%: plateaus. The weights kept are the best
-    epoch's, though it beat epoch 1 by less than min_delta (Keras' EarlyStopping would keep epoch 1's)."""
+    epoch's, though it beat epoch 1 by less than min_delta (Keras' EarlyStopping would keep epoch 1's);
+    the learning rate halves on each plateau."""
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    stop = trainer.StopOnPlateau("val_hit@20", min_delta=0.001, patience=patience, min_epochs=min_epochs)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss="mse")
+    stop = trainer.StopOnPlateau("val_hit@20", min_delta=0.001, patience=patience, min_epochs=min_epochs, decay=0.5)
     stop.set_model(model)
     stop.on_train_begin()
     ran = 0
@@ -123,6 +125,7 @@ def test_a_plateau_stops_training_yet_the_best_epoch_is_kept(patience, min_epoch
             break
     stop.on_train_end()
     assert (ran, float(ops.convert_to_numpy(model.layers[0].bias)[0])) == (epochs_run, best_epoch)
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == 0.5 ** (ran - 2)  # epochs 1, 2 gained
     with pytest.raises(KeyError, match="val_hit@20"):
         stop.on_epoch_end(ran, {"val_loss": 1.0})
 
