@@ -29,6 +29,8 @@ class ItemEncoder(keras.layers.Layer):
             (at least one).
         id_dim, title_dim, category_dim, brand_dim, price_dim: each attribute's embedding width.
         output_dim: the item vector's width.
+        dtype: the encoder's dtype policy, which its embeddings and projection share (the
+            model makes it float32 under any mixed policy).
 
     Call arguments:
         item_features: feature name -> ids, each `[...]`; title tokens `[..., tokens]` with 0
@@ -92,16 +94,20 @@ class ItemEncoder(keras.layers.Layer):
         if use_price:
             self._add(features.PRICE_BUCKET, price_dim)
         self.title_embedding = (
-            keras.layers.Embedding(vocab_sizes[features.TITLE_TOKENS], title_dim, name="title_tokens")
+            keras.layers.Embedding(
+                vocab_sizes[features.TITLE_TOKENS], title_dim, name="title_tokens", dtype=self.dtype_policy
+            )
             if use_title
             else None
         )
         if not self.attribute_embeddings and self.title_embedding is None:
             raise ValueError("ItemEncoder needs at least one input: the item id or some metadata")
-        self.projection = keras.layers.Dense(output_dim, name="projection")
+        self.projection = keras.layers.Dense(output_dim, name="projection", dtype=self.dtype_policy)
 
     def _add(self, feature: str, dim: int) -> None:
-        self.attribute_embeddings[feature] = keras.layers.Embedding(self.vocab_sizes[feature], dim, name=feature)
+        self.attribute_embeddings[feature] = keras.layers.Embedding(
+            self.vocab_sizes[feature], dim, name=feature, dtype=self.dtype_policy
+        )
 
     @property
     def input_features(self) -> list[str]:

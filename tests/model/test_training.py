@@ -268,8 +268,12 @@ def test_a_mixed_precision_model_is_exported_from_a_float32_twin(ingested_catalo
     assert twin.compute_dtype == "float32" and keras.config.dtype_policy().name == "float32"
     for mine, theirs in zip(model.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
-    vectors = [ops.convert_to_numpy(ops.cast(m.encode_items(), "float32")) for m in (model, twin)]
-    np.testing.assert_allclose(vectors[0], vectors[1], atol=0.05 * np.abs(vectors[1]).max())
+    # The item encoder computes float32 under any policy (id-only models learned slower with a
+    # bfloat16 one), so both models' item vectors are the same; the session encoder is bfloat16.
+    assert model.item_encoder.compute_dtype == "float32" and model.session_encoder.compute_dtype == "bfloat16"
+    assert all(layer.compute_dtype == "float32" for layer in model.item_encoder._flatten_layers())
+    vectors = [ops.convert_to_numpy(m.encode_items()) for m in (model, twin)]
+    np.testing.assert_allclose(vectors[0], vectors[1], rtol=1e-6, atol=1e-7)
     # Its scores are float32 products of its vectors: bfloat16 logits would tie many items.
     outputs = model({features.PREFIX_ROWS: np.array([[0, 1, 2]], "int32")})
     session = ops.convert_to_numpy(ops.cast(outputs[features.SESSION_VECTOR], "float32"))
