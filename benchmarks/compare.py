@@ -38,7 +38,7 @@ from typing import Any
 
 import contract
 from benchmarks import train as bench
-from benchmarks.common import RESULTS_DIR, environment, peak_rss_mb, write_result
+from benchmarks.common import RESULTS_DIR, cpu_facts, environment, peak_rss_mb, write_result
 from benchmarks.search import compare_config, load_search
 from model.config import BASELINES, VARIANTS, ModelConfig
 from reporting.comparison import BASELINE, MODEL, Comparison, ComparisonRow, write_comparison_report
@@ -208,6 +208,7 @@ def markdown_table(result: Comparison) -> str:
         "or 0 where the preset has none); –: the row predates it, or has no model."
     ]
     lines += [f"- {r.row}: {r.note}" for r in rows if r.note]
+    lines += _machines(rows)
     current = result.budget
     lines += [
         f"- {r.row}: an earlier run ({_budget_text(r.budget)}, with the settings of its time), not "
@@ -216,6 +217,17 @@ def markdown_table(result: Comparison) -> str:
         if r.epochs_run and r.budget and current and r.budget != current
     ]
     return "\n".join(lines)
+
+
+def _machines(rows: list[ComparisonRow]) -> list[str]:
+    """A line naming the CPU each timed row ran on, as `model (vector)`: rows from other machines are slower or faster."""
+    by_cpu: dict[str, list[str]] = {}
+    for r in rows:
+        if not r.unavailable:
+            name = f"{r.cpu['model']} ({r.cpu['vector']})" if r.cpu else "not recorded"
+            by_cpu.setdefault(name, []).append(r.row)
+    groups = [f"{cpu}: {', '.join(names)}" for cpu, names in by_cpu.items()]
+    return [f"- Ran on: {'; '.join(groups)}."] if groups else []
 
 
 def _budget_text(budget: Mapping[str, Any]) -> str:
@@ -295,6 +307,7 @@ def main(argv: list[str]) -> None:
                 ComparisonRow.from_dict(json.load(f)),
                 command=shlex.join(["python", *command[1:-2]]),
                 budget=dataclasses.asdict(budget),
+                cpu=cpu_facts(),
             )
         stored = _load(path, args.dataset)
         rows = [r for r in stored.rows if r.row != row] + [entry]

@@ -54,6 +54,8 @@ class ComparisonRow:
         repeat_bonus: the bonus the row scored with (chosen on validation, or set).
         command: the command line that produced the row.
         budget: the training budget the row ran under (`benchmarks/compare.py`'s `Budget`).
+        cpu: the CPU the row ran on (`model` and widest `vector` extension): a table's rows
+            may come from different machines, whose timings differ about 3x.
         note: a line printed under the table.
     """
 
@@ -74,6 +76,7 @@ class ComparisonRow:
     eval_wall_s: float | None = None
     command: str | None = None
     budget: Mapping[str, Any] | None = None
+    cpu: Mapping[str, Any] | None = None
     note: str | None = None
 
     def __post_init__(self) -> None:
