@@ -41,7 +41,7 @@ from benchmarks import train as bench
 from benchmarks.common import RESULTS_DIR, cpu_facts, environment, peak_rss_mb, write_result
 from benchmarks.search import compare_config, load_search
 from model.config import BASELINES, VARIANTS, ModelConfig
-from reporting.comparison import BASELINE, MODEL, Comparison, ComparisonRow, write_comparison_report
+from reporting.comparison import BASELINE, MODEL, Comparison, ComparisonRow, machines, write_comparison_report
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
 FAMILY = (
@@ -208,7 +208,8 @@ def markdown_table(result: Comparison) -> str:
         "or 0 where the preset has none); –: the row predates it, or has no model."
     ]
     lines += [f"- {r.row}: {r.note}" for r in rows if r.note]
-    lines += _machines(rows)
+    ran_on = machines(rows)
+    lines += [f"- Ran on: {ran_on}."] if ran_on else []
     current = result.budget
     lines += [
         f"- {r.row}: an earlier run ({_budget_text(r.budget)}, with the settings of its time), not "
@@ -217,17 +218,6 @@ def markdown_table(result: Comparison) -> str:
         if r.epochs_run and r.budget and current and r.budget != current
     ]
     return "\n".join(lines)
-
-
-def _machines(rows: list[ComparisonRow]) -> list[str]:
-    """A line naming the CPU each timed row ran on, as `model (vector)`: rows from other machines are slower or faster."""
-    by_cpu: dict[str, list[str]] = {}
-    for r in rows:
-        if not r.unavailable:
-            name = f"{r.cpu['model']} ({r.cpu['vector']})" if r.cpu else "not recorded"
-            by_cpu.setdefault(name, []).append(r.row)
-    groups = [f"{cpu}: {', '.join(names)}" for cpu, names in by_cpu.items()]
-    return [f"- Ran on: {'; '.join(groups)}."] if groups else []
 
 
 def _budget_text(budget: Mapping[str, Any]) -> str:

@@ -133,6 +133,19 @@ class Comparison:
         return cls(**{**data, "rows": [ComparisonRow.from_dict(row) for row in rows]})
 
 
+def machines(rows: Sequence[ComparisonRow]) -> str | None:
+    """The CPU each measured row ran on, as `model (vector): rows; ...`; None without rows.
+
+    A table's rows may come from different machines, whose training times differ about 3x.
+    """
+    by_cpu: dict[str, list[str]] = {}
+    for r in rows:
+        if not r.unavailable:
+            name = f"{r.cpu['model']} ({r.cpu['vector']})" if r.cpu else "not recorded"
+            by_cpu.setdefault(name, []).append(r.row)
+    return "; ".join(f"{cpu}: {', '.join(names)}" for cpu, names in by_cpu.items()) or None
+
+
 def _measured(rows: Sequence[ComparisonRow]) -> list[ComparisonRow]:
     return [r for r in rows if r.measured]
 
@@ -236,7 +249,13 @@ def write_comparison_report(result: Comparison, out_dir: str) -> str:
     _scatter(page, rows)
     page.section("Settings")
     details = {**(result.budget or {}), **(result.environment or {})}
+    ran_on = machines(result.rows)
+    if ran_on:
+        details["ran on"] = ran_on
     if details:
         page.bullets([f"{k}: {v}" for k, v in details.items() if v is not None])
+    notes = [f"{r.row}: {r.note}" for r in result.rows if r.note]
+    if notes:
+        page.bullets(notes)
     _settings(page, rows)
     return page.write(out_dir)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reporting.comparison import Comparison, write_comparison_report
+from reporting.comparison import Comparison, machines, write_comparison_report
 
 
 def test_table_shows_every_row_as_percentages_with_cost(comparison_result, tmp_path):
@@ -39,6 +39,19 @@ def test_a_row_the_data_cannot_feed_shows_its_reason_and_stays_out_of_the_charts
         < text.index("<td>TRec_title</td>")
         < text.index("<td>TRec_id</td>")
     )
+
+
+def test_the_page_names_each_rows_machine_and_prints_row_notes(comparison_result, tmp_path):
+    amd = {"model": "AMD EPYC", "vector": "avx2", "bfloat16_native": False}
+    rows = [
+        dataclasses.replace(r, cpu=amd, note="stalled elsewhere") if r.row == "TRec_id" else r
+        for r in comparison_result.rows
+    ]
+    assert machines(rows) == "not recorded: POP, V-SKNN, M2TRec_hybrid; AMD EPYC (avx2): TRec_id"
+    text = Path(write_comparison_report(dataclasses.replace(comparison_result, rows=rows), str(tmp_path))).read_text()
+    assert "ran on: not recorded: POP, V-SKNN, M2TRec_hybrid; AMD EPYC (avx2): TRec_id" in text
+    assert "TRec_id: stalled elsewhere" in text
+    assert machines(rows[:1]) is None  # the unavailable row alone: no machine to name
 
 
 def test_a_slice_without_examples_is_left_out_with_a_note(comparison_without_cold, tmp_path):
