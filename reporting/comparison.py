@@ -134,7 +134,7 @@ class Comparison:
 
 
 def machines(rows: Sequence[ComparisonRow]) -> str | None:
-    """The CPU each measured row ran on, as `model (vector): rows; ...`; None without rows.
+    """The CPU each row ran on, as `model (vector): rows; ...`; None if every row is unavailable.
 
     A table's rows may come from different machines, whose training times differ about 3x.
     """
