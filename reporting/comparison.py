@@ -134,16 +134,25 @@ class Comparison:
 
 
 def machines(rows: Sequence[ComparisonRow]) -> str | None:
-    """The CPU each row ran on, as `model (vector): rows; ...`; None if every row is unavailable.
+    """The CPU each row ran on, as `model (vector): rows (N min); ...`; None if every row is unavailable.
 
-    A table's rows may come from different machines, whose training times differ about 3x.
+    A table's rows may come from different machines, whose training times differ about 3x,
+    so what a whole table costs is summed per machine: N is its rows' minutes of training
+    and of ranking the test split.
     """
-    by_cpu: dict[str, list[str]] = {}
+    by_cpu: dict[str, list[ComparisonRow]] = {}
     for r in rows:
         if not r.unavailable:
             name = f"{r.cpu['model']} ({r.cpu['vector']})" if r.cpu else "not recorded"
-            by_cpu.setdefault(name, []).append(r.row)
-    return "; ".join(f"{cpu}: {', '.join(names)}" for cpu, names in by_cpu.items()) or None
+            by_cpu.setdefault(name, []).append(r)
+    return (
+        "; ".join(
+            f"{cpu}: {', '.join(r.row for r in ran)} "
+            f"({sum((r.train_wall_s or 0) + (r.eval_wall_s or 0) for r in ran) / 60:.1f} min)"
+            for cpu, ran in by_cpu.items()
+        )
+        or None
+    )
 
 
 def _measured(rows: Sequence[ComparisonRow]) -> list[ComparisonRow]:

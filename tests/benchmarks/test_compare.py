@@ -96,10 +96,12 @@ def test_budget_table_and_child_command_line():
     assert lines[0].split(" | ")[13:15] == ["epochs", "repeat bonus"] and lines[2].split(" | ")[14] == "–"
     with_bonus = markdown_table(Comparison("diginetica", [replace(row, row="TRec_id", repeat_bonus=3.0)]))
     assert with_bonus.splitlines()[2].split(" | ")[14] == "3"
-    # Each row's machine is named under the table: timings differ about 3x between them.
+    # Each row's machine is named under the table, with what its rows took there (training and
+    # test ranking): timings differ about 3x between machines.
     amd = {"model": "AMD EPYC", "vector": "avx2", "bfloat16_native": False}
-    on_two = markdown_table(Comparison("diginetica", [na, row, replace(row, row="V-SKNN", cpu=amd)]))
-    assert on_two.endswith("\n- Ran on: not recorded: Pop; AMD EPYC (avx2): V-SKNN.")
+    vsknn = replace(row, row="V-SKNN", cpu=amd, train_wall_s=60.0, eval_wall_s=30.0)
+    on_two = markdown_table(Comparison("diginetica", [na, row, vsknn]))
+    assert on_two.endswith("\n- Ran on: not recorded: Pop (0.1 min); AMD EPYC (avx2): V-SKNN (1.5 min).")
     # A neural row from an earlier budget says so under the table.
     old = replace(row, row="SASRec", epochs_run=2, budget={"train_examples": 300000, "epochs": 2})
     table = markdown_table(Comparison("diginetica", [row, old], budget={"epochs": 3}))
