@@ -19,7 +19,9 @@ a set of ModelConfig overrides:
 - `a2d`: `default` plus A2D-MTL's options as its preset sets them (category channel over
   the category graph, adaptive entmax readout, neighbour sessions from the training
   index), what the A2D-MTL row costs over the hybrid; `a2d_channel`, `a2d_entmax` and
-  `a2d_neighbours` add one of them each, to say where that cost goes.
+  `a2d_neighbours` add one of them each, to say where that cost goes; `a2d_index_5000` is
+  `a2d` searching the 5,000 most recent training sessions instead of the preset's 20,000
+  (the search is the bulk of the neighbours' cost and grows with the index).
 - `default_batch_1024`, `default_batch_2048`, `a2d_batch_1024`, `a2d_batch_2048`: `default`
   and `a2d` with larger batches (examples/s only; what they do to accuracy at equal epochs
   is a training run's question, README).
@@ -98,6 +100,7 @@ PATHS = {
     "a2d_channel": {k: A2D_OPTIONS[k] for k in ("category_channel", "category_graph")},
     "a2d_entmax": {k: A2D_OPTIONS[k] for k in ("readout_weighting",)},
     "a2d_neighbours": {k: A2D_OPTIONS[k] for k in ("neighbour_sessions", "neighbours")},
+    "a2d_index_5000": {**A2D_OPTIONS, "neighbour_sessions": 5000},
     # Larger batches: per-step costs that do not grow with the batch (the category graph,
     # the optimizer over whole tables, the executor) are shared by more examples.
     "default_batch_1024": {"batch_size": 1024},
