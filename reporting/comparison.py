@@ -138,21 +138,18 @@ def machines(rows: Sequence[ComparisonRow]) -> str | None:
 
     A table's rows may come from different machines, whose training times differ about 3x,
     so what a whole table costs is summed per machine: N is its rows' minutes of training
-    and of ranking the test split.
+    and of ranking the test split (a row without a recorded time adds none).
     """
     by_cpu: dict[str, list[ComparisonRow]] = {}
     for r in rows:
         if not r.unavailable:
             name = f"{r.cpu['model']} ({r.cpu['vector']})" if r.cpu else "not recorded"
             by_cpu.setdefault(name, []).append(r)
-    return (
-        "; ".join(
-            f"{cpu}: {', '.join(r.row for r in ran)} "
-            f"({sum((r.train_wall_s or 0) + (r.eval_wall_s or 0) for r in ran) / 60:.1f} min)"
-            for cpu, ran in by_cpu.items()
-        )
-        or None
-    )
+    parts = []
+    for cpu, ran in by_cpu.items():
+        minutes = sum((r.train_wall_s or 0) + (r.eval_wall_s or 0) for r in ran) / 60
+        parts.append(f"{cpu}: {', '.join(r.row for r in ran)} ({minutes:.1f} min)")
+    return "; ".join(parts) or None
 
 
 def _measured(rows: Sequence[ComparisonRow]) -> list[ComparisonRow]:
