@@ -194,7 +194,9 @@ class ModelConfig:
     # exponential moving average of the weights with this momentum (0.999 averages about
     # the last 1,000 steps), not the last step's weights; 0: off.
     weight_average: float = 0.0
-    # The learning rate rises linearly over `warmup_steps`. An epoch whose validation HIT@20
+    # The learning rate rises linearly over `warmup_steps` (within the first epoch), and each
+    # epoch after the first trains at `epoch_decay` times the last one's rate (1: constant), so
+    # a run settles in fewer epochs without knowing how many it gets. An epoch whose validation HIT@20
     # gains at most `plateau_min_delta` (a fraction: 0.001 is 0.1 point) on the last epoch
     # that gained more is a plateau: the learning rate is multiplied by `plateau_decay` after
     # each (1: never), and training stops after `early_stopping_patience` of them in a row,
@@ -202,6 +204,7 @@ class ModelConfig:
     # A threshold, because on Diginetica gains of hundredths of a point went on for twelve
     # epochs and bought nothing on test; so did the epochs after a cut (README, issue 13).
     warmup_steps: int = 0
+    epoch_decay: float = 1.0
     plateau_decay: float = 0.3
     plateau_min_delta: float = 0.001
     early_stopping_patience: int = 1
@@ -237,8 +240,9 @@ class ModelConfig:
             raise ValueError(f"entmax_alpha must be in (1, 2], got {self.entmax_alpha}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if not 0.0 < self.plateau_decay <= 1.0:
-            raise ValueError(f"plateau_decay must be in (0, 1], got {self.plateau_decay}")
+        for name in ("plateau_decay", "epoch_decay"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
         if self.plateau_min_delta < 0 or self.early_stopping_patience < 1 or self.min_epochs < 1:
             raise ValueError("plateau_min_delta must be >= 0, early_stopping_patience and min_epochs >= 1")
         for name in ("dropout", "item_dropout", "id_dropout", "label_smoothing", "weight_average"):

@@ -220,6 +220,33 @@ class Warmup(keras.callbacks.Callback):
             self.model.optimizer.learning_rate.assign(self.target * self.step / self.steps)
 
 
+class EpochDecay(keras.callbacks.Callback):
+    """Multiplies the learning rate by `decay` at the start of each epoch after the first.
+
+    A schedule that needs no horizon, so early stopping still decides how many epochs a run
+    gets; a plateau's cut (StopOnPlateau) multiplies on top of it.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+        >>> decay = EpochDecay(0.5)
+        >>> decay.set_model(model)
+        >>> for epoch in range(3):
+        ...     decay.on_epoch_begin(epoch)
+        >>> round(float(model.optimizer.learning_rate), 4)
+        0.025
+    """
+
+    def __init__(self, decay: float) -> None:
+        super().__init__()
+        self.decay = decay
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch > 0:
+            rate = self.model.optimizer.learning_rate
+            rate.assign(float(keras.ops.convert_to_numpy(rate)) * self.decay)
+
+
 def record_warm_start(report: dict[str, Any], run_dir: str) -> None:
     """Logs what carried over from the base model and writes it to `warm_start.json`."""
     logging.info(warm_start.summary(report))
@@ -297,6 +324,8 @@ def train(
     ]
     if config.warmup_steps:
         callbacks.append(Warmup(config.warmup_steps))
+    if config.epoch_decay < 1.0:
+        callbacks.append(EpochDecay(config.epoch_decay))
     start = time.time()
     history = model.fit(
         train_data,
