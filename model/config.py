@@ -190,6 +190,9 @@ class ModelConfig:
     epochs: int = 12
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
+    # Adam updates only the embedding rows a step's gradient touches (model.optimizers.LazyAdam),
+    # not the whole catalog's table and moments; False: Keras' dense Adam.
+    lazy_adam: bool = True
     # Polyak averaging: validation, early stopping, checkpoints and the export see an
     # exponential moving average of the weights with this momentum (0.999 averages about
     # the last 1,000 steps), not the last step's weights; 0: off.

@@ -35,6 +35,7 @@ from model.layers import (
 )
 from model.layers.sessions import unit_rows
 from model.metrics import RankMetric, bonus_ranks, popularity_ranks, ranking_metrics, target_rank
+from model.optimizers import LazyAdam
 
 if TYPE_CHECKING:  # model.neighbours reads TFRecords with TensorFlow; the model runs on any backend
     from model.neighbours import NeighbourIndex
@@ -595,9 +596,10 @@ def build_model(
     finally:
         keras.config.set_dtype_policy(previous)
     model.compile(
-        optimizer=keras.optimizers.AdamW(
+        optimizer=(LazyAdam if config.lazy_adam else keras.optimizers.Adam)(
             learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
+            # None, not 0: Keras would still rewrite every weight with its decay at each step.
+            weight_decay=config.weight_decay or None,
             use_ema=config.weight_average > 0,
             ema_momentum=config.weight_average or 0.99,
         ),

@@ -130,16 +130,24 @@ def test_a_plateau_stops_training_yet_the_best_epoch_is_kept(patience, min_epoch
         stop.on_epoch_end(ran, {"val_loss": 1.0})
 
 
-def test_train_cuts_the_learning_rate_and_stops_on_the_same_plateaus(ingested, ingested_catalog, tmp_path):
+def test_train_decays_and_cuts_the_learning_rate_and_stops_on_the_same_plateaus(ingested, ingested_catalog, tmp_path):
     catalog = ingested_catalog.catalog
     # No epoch can gain a whole 100 points: every epoch after the first is a plateau.
     config = ModelConfig.preset(
-        "M2TRec", **SMALL, epochs=5, plateau_min_delta=1.0, plateau_decay=0.5, early_stopping_patience=1, min_epochs=3
+        "M2TRec",
+        **SMALL,
+        epochs=5,
+        plateau_min_delta=1.0,
+        plateau_decay=0.5,
+        epoch_decay=0.5,
+        early_stopping_patience=1,
+        min_epochs=3,
     )
     model, history = _train_on(ingested, catalog, config, tmp_path, train_steps=10)
-    # Each epoch's rate: cut after each plateau; stopped at the first plateau past `min_epochs`.
-    assert [rate / config.learning_rate for rate in history["learning_rate"]] == pytest.approx([1.0, 1.0, 0.5])
-    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(config.learning_rate / 4)
+    # Each epoch's rate: halved as it begins (after the first), and again after each plateau;
+    # stopped at the first plateau past `min_epochs`.
+    assert [rate / config.learning_rate for rate in history["learning_rate"]] == pytest.approx([1.0, 0.5, 0.125])
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(config.learning_rate / 16)
     for bad in (dict(plateau_min_delta=-0.001), dict(min_epochs=0)):
         with pytest.raises(ValueError, match="plateau_min_delta"):
             ModelConfig(**bad)
@@ -303,6 +311,8 @@ def test_warmup_raises_the_learning_rate_linearly_then_leaves_it():
     "field, value, message",
     [
         ("precision", "bf16", "precision"),
+        ("epoch_decay", 0.0, "epoch_decay"),
+        ("epoch_decay", 1.1, "epoch_decay"),
         ("plateau_decay", 0.0, "plateau_decay"),
         ("plateau_decay", 1.5, "plateau_decay"),
         ("id_dropout", 1.0, "id_dropout"),
