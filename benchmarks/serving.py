@@ -11,8 +11,8 @@ TF's own thread pools, the default server answering `recommend_in_top_categories
 (the candidate path; untrained, its top categories are arbitrary ones, so it scores an
 average category's share of items, not a trained model's: benchmarks/candidates.py
 measures that), and the default server with the A2D-MTL preset (category channel over the
-training sessions' category graph, adaptive sparse readout, neighbours among 20,000
-training sessions) at the same widths. A load generator in another process runs 1, 4 and 16
+training sessions' category graph, adaptive sparse readout, neighbours among the preset's
+index of recent training sessions) at the same widths. A load generator in another process runs 1, 4 and 16
 concurrent clients, each sending real test sessions (batch 1) one after another as TF
 Serving Predict requests, for `--seconds` per client count.
 

@@ -8,7 +8,7 @@ a set of ModelConfig overrides:
 
 - `fp32_full`: today's default path, kept selectable: float32, full softmax scored in the
   model's call, HIT@20/MRR@20 ranked over the catalog at every step, attention pooling
-  (the readout of the 53.99 Diginetica run), batches of 512 random prefixes.
+  (the readout of the 53.99 Diginetica run), batches of 512 random prefixes, Keras' dense Adam.
 - intermediate paths switch one lever on at a time, in the order the profile ranks them:
   no per-step rank metrics; the CORE readout, whose last block computes one query row;
   bfloat16; a 4x larger batch; 8,192 sampled negatives instead of the full softmax;
@@ -19,9 +19,11 @@ a set of ModelConfig overrides:
 - `a2d`: `default` plus A2D-MTL's options as its preset sets them (category channel over
   the category graph, adaptive entmax readout, neighbour sessions from the training
   index), what the A2D-MTL row costs over the hybrid; `a2d_channel`, `a2d_entmax` and
-  `a2d_neighbours` add one of them each, to say where that cost goes; `a2d_index_5000` is
-  `a2d` searching the 5,000 most recent training sessions instead of the preset's 20,000
-  (the search is the bulk of the neighbours' cost and grows with the index).
+  `a2d_neighbours` add one of them each, to say where that cost goes; `a2d_index_20000` is
+  `a2d` searching the 20,000 most recent training sessions, the preset's index before
+  5,000 (the search is the bulk of the neighbours' cost and grows with the index).
+- `default_dense_adam`: `default` with Keras' Adam, which rewrites every embedding table
+  and its moments at each step, instead of LazyAdam's touched rows (the default before it).
 - `default_batch_1024`, `default_batch_2048`, `a2d_batch_1024`, `a2d_batch_2048`: `default`
   and `a2d` with larger batches (examples/s only; what they do to accuracy at equal epochs
   is a training run's question, README).
@@ -72,6 +74,7 @@ SHARED = dict(
     num_layers=1, num_heads=2, ff_dim=128, dropout=0.2, category_loss_weight=0.3, cosine_scores=True, temperature=0.08
 )
 FP32_FULL = dict(
+    lazy_adam=False,
     precision="float32",
     softmax="full",
     train_rank_metrics=True,
@@ -100,7 +103,8 @@ PATHS = {
     "a2d_channel": {k: A2D_OPTIONS[k] for k in ("category_channel", "category_graph")},
     "a2d_entmax": {k: A2D_OPTIONS[k] for k in ("readout_weighting",)},
     "a2d_neighbours": {k: A2D_OPTIONS[k] for k in ("neighbour_sessions", "neighbours")},
-    "a2d_index_5000": {**A2D_OPTIONS, "neighbour_sessions": 5000},
+    "a2d_index_20000": {**A2D_OPTIONS, "neighbour_sessions": 20000},
+    "default_dense_adam": {"lazy_adam": False},
     # Larger batches: per-step costs that do not grow with the batch (the category graph,
     # the optimizer over whole tables, the executor) are shared by more examples.
     "default_batch_1024": {"batch_size": 1024},

@@ -56,7 +56,9 @@ _A2D_MTL = dict(
     category_channel=True,
     category_graph=True,
     readout_weighting="adaptive_entmax",
-    neighbour_sessions=20000,
+    # The 5,000 most recent training sessions: on Diginetica at 3 epochs, validation 55.31 / 19.25
+    # against 55.36 / 19.19 with 20,000, and the search costs ~18 ms less a step (README).
+    neighbour_sessions=5000,
     neighbours=10,
 )
 VARIANTS: dict[str, dict[str, Any]] = {
