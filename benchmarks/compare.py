@@ -40,7 +40,7 @@ import contract
 from benchmarks import train as bench
 from benchmarks.common import RESULTS_DIR, cpu_facts, environment, peak_rss_mb, write_result
 from benchmarks.search import compare_config, load_search
-from model.config import BASELINES, VARIANTS, ModelConfig
+from model.config import BASELINES, BEFORE_FIELDS, VARIANTS, ModelConfig
 from reporting.comparison import BASELINE, MODEL, Comparison, ComparisonRow, machines, write_comparison_report
 from tfx_pipeline.config import DEFAULT_OUTPUT_DIR
 
@@ -91,6 +91,20 @@ class Budget:
 def row_config(dataset: str, row: str, budget: Budget) -> ModelConfig:
     """A neural row's preset with ModelConfig's defaults; the data set's switches win (no titles on Diginetica)."""
     return ModelConfig.preset(row, **bench.DATASETS[dataset].model_overrides, epochs=budget.epochs)
+
+
+def changed_settings(dataset: str, row: ComparisonRow) -> list[str]:
+    """`field: recorded, now today's` for each setting a neural row trained with that its preset,
+    with today's defaults, sets otherwise (its epoch cap is the budget's, reported apart)."""
+    if row.row not in VARIANTS or not row.hyperparameters:
+        return []
+    recorded = {**BEFORE_FIELDS, **row.hyperparameters}
+    today = dataclasses.asdict(row_config(dataset, row.row, Budget(epochs=recorded.get("epochs", 1))))
+    return [
+        f"{name}: {recorded.get(name, 'not recorded')}, now {value}"
+        for name, value in today.items()
+        if name != "epochs" and recorded.get(name) != value
+    ]
 
 
 def unavailable(dataset: str, row: str) -> str | None:
@@ -217,6 +231,11 @@ def markdown_table(result: Comparison) -> str:
         for r in rows
         if r.epochs_run and r.budget and current and r.budget != current
     ]
+    changed: dict[str, list[str]] = {}  # rows by what changed since they trained
+    for r in rows:
+        if settings := changed_settings(result.dataset, r):
+            changed.setdefault("; ".join(settings), []).append(r.row)
+    lines += [f"- Trained with settings changed since ({c}): {', '.join(names)}." for c, names in changed.items()]
     return "\n".join(lines)
 
 

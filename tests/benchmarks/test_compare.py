@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from dataclasses import replace
 
@@ -102,6 +103,17 @@ def test_budget_table_and_child_command_line():
     vsknn = replace(row, row="V-SKNN", cpu=amd, train_wall_s=60.0, eval_wall_s=30.0)
     on_two = markdown_table(Comparison("diginetica", [na, row, vsknn]))
     assert on_two.endswith("\n- Ran on: not recorded: Pop (0.1 min); AMD EPYC (avx2): V-SKNN (1.5 min).")
+    # A neural row trained with settings its preset no longer has says which, under the table;
+    # a field it predates counts as the behaviour the field kept selectable (BEFORE_FIELDS).
+    settings = dataclasses.asdict(row_config("diginetica", "TRec_id", Budget(epochs=12)))
+    del settings["lazy_adam"]
+    earlier = replace(row, row="TRec_id", hyperparameters={**settings, "num_sampled": 2048})
+    assert markdown_table(Comparison("diginetica", [earlier])).endswith(
+        "- Trained with settings changed since (num_sampled: 2048, now 4096; lazy_adam: False, now True): TRec_id."
+    )
+    assert "changed since" not in markdown_table(
+        Comparison("diginetica", [replace(earlier, hyperparameters={**settings, "lazy_adam": True})])
+    )
     # A neural row from an earlier budget says so under the table.
     old = replace(row, row="SASRec", epochs_run=2, budget={"train_examples": 300000, "epochs": 2})
     table = markdown_table(Comparison("diginetica", [row, old], budget={"epochs": 3}))
