@@ -10,12 +10,14 @@ FROM python:3.10-slim-bookworm AS pipeline
 
 ARG EXTRA=kfp
 ARG UV_VERSION=0.13.9
+# TF_CPU_ALLOCATOR_USE_BFC: TensorFlow pools its CPU memory (model/cpu_allocator.py).
 ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
     UV_PYTHON_DOWNLOADS=never \
     UV_LINK_MODE=copy \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    TF_CPP_MIN_LOG_LEVEL=2
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    TF_CPU_ALLOCATOR_USE_BFC=true
 
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /pipeline

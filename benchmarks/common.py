@@ -9,6 +9,8 @@ import resource
 import sys
 from typing import Any
 
+from model.cpu_allocator import cpu_allocator
+
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -48,7 +50,13 @@ def cpu_facts() -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
-    return {"python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count(), "cpu": cpu_facts()}
+    return {
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "cpu": cpu_facts(),
+        "tf_cpu_allocator": cpu_allocator(),
+    }
 
 
 def write_result(name: str, result: dict[str, Any], results_dir: str = RESULTS_DIR) -> str:

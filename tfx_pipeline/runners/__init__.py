@@ -13,7 +13,11 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
+from model.cpu_allocator import use_pooling_cpu_allocator
 from tfx_pipeline.config import REPO_ROOT
+
+# Before the runner's first tensor: its Trainer and Evaluator pool TensorFlow's CPU memory.
+use_pooling_cpu_allocator()
 
 # What TensorFlow's C++ side prints while it is imported on a machine without a GPU (at ERROR
 # level, so TF_CPP_MIN_LOG_LEVEL=2 keeps it): CUDA plugins registered twice, no driver, no
