@@ -9,7 +9,8 @@ TensorFlow's BFC allocator (the pooling allocator it uses on GPUs), which keeps 
 memory for the next tensor. There the scoring GEMM went from 35 to 100 GFLOP/s, and two
 epochs of M2TRec_hybrid with validation and the test ranking from 500 s to 402 s, at
 equal losses (README, "Stop 43"). Its cost: memory stays at the process's peak (+8%
-peak RSS in that run), which suits a training job, so this module leaves servers alone.
+peak RSS in that run), which suits a training job; the gRPC server (`serving/`) does not
+ask for it (the local runner's closing demo serves from the runner's own, pooled process).
 
 `TF_CPU_ALLOCATOR_USE_BFC` is read when TensorFlow makes its CPU allocator, at the first
 tensor, so the entry points call `use_pooling_cpu_allocator` before any TensorFlow work
