@@ -53,8 +53,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import CALLER_ALLOCATOR
 from benchmarks.common import peak_rss_mb, rss_mb, write_result
 from contract.model_api import IN_TOP_CATEGORIES, ITEM_IDS, SERVING_DEFAULT
+from model.cpu_allocator import ALLOCATOR_ENV, cpu_allocator
 
 CLIENTS = (1, 4, 16)
 # recommend_in_top_categories' N (benchmarks/candidates.py: the share of items it scores).
@@ -299,6 +301,22 @@ def in_process_call_ms(version_dir: str, sessions: list[list[str]], batch: int =
     return round(float(np.percentile(latencies, 50)), 2)
 
 
+def server_environment() -> dict[str, str]:
+    """The environment of the servers, the in-process calls and the load: what `serving.cli serve` gets from the caller.
+
+    `import benchmarks` asked this process for TensorFlow's pooling CPU allocator, which a
+    server does not ask for (model.cpu_allocator); so the servers run with the caller's own
+    choice, malloc unless set (`TF_CPU_ALLOCATOR_USE_BFC`, to compare the two). It is written
+    out, so the in-process calls, which import benchmarks too, keep it.
+    """
+    return {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONWARNINGS": "ignore",
+        ALLOCATOR_ENV: "false" if CALLER_ALLOCATOR is None else CALLER_ALLOCATOR,
+    }
+
+
 def _wait_until_serving(target: str, server: subprocess.Popen, timeout_s: float = 180) -> None:
     from serving.client import RecommenderClient, ServingError
 
@@ -432,7 +450,7 @@ def main(argv: list[str]) -> None:
             print(json.dumps(in_process_call_ms(version_dir, json.load(f), int(batch))))
         return
 
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    env = server_environment()
     setups = {name: SERVER_SETUPS[name] for name in args.setup or SERVER_SETUPS}
     rounds: dict[tuple[str, int], list[dict[str, Any]]] = {(s, c): [] for s in setups for c in setups[s].clients}
     servers: dict[str, tuple[subprocess.Popen, int]] = {}
@@ -526,6 +544,7 @@ def main(argv: list[str]) -> None:
             "rounds": args.rounds,
             "rows": rows,
             "benchmark_peak_rss_mb": round(peak_rss_mb()),
+            "server_cpu_allocator": cpu_allocator(env),
         },
     )
 

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 ALLOCATOR_ENV = "TF_CPU_ALLOCATOR_USE_BFC"
 
@@ -36,6 +37,6 @@ def use_pooling_cpu_allocator() -> None:
     os.environ.setdefault(ALLOCATOR_ENV, "true")
 
 
-def cpu_allocator() -> str:
-    """Which CPU allocator this process asked TensorFlow for: "bfc" or "malloc" (for benchmark records)."""
-    return "bfc" if os.environ.get(ALLOCATOR_ENV, "").lower() in ("true", "1") else "malloc"
+def cpu_allocator(environ: Mapping[str, str] = os.environ) -> str:
+    """Which CPU allocator `environ` (default: this process's) asks TensorFlow for: "bfc" or "malloc" (for benchmark records)."""
+    return "bfc" if environ.get(ALLOCATOR_ENV, "").lower() in ("true", "1") else "malloc"
